@@ -1,0 +1,21 @@
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace csss::cli {
+
+class Context;
+
+// Each registers one top-level command (and its subcommands) on `app`; cmd_<name>.cpp.
+void setup_init(CLI::App& app, Context& ctx);
+void setup_login(CLI::App& app, Context& ctx);
+void setup_logout(CLI::App& app, Context& ctx);
+void setup_whoami(CLI::App& app, Context& ctx);
+void setup_user(CLI::App& app, Context& ctx);
+void setup_audit(CLI::App& app, Context& ctx);
+void setup_config(CLI::App& app, Context& ctx);
+void setup_roles(CLI::App& app, Context& ctx);
+
+}  // namespace csss::cli

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "audit/audit_log.hpp"
+#include "auth/accounts.hpp"
+#include "auth/login.hpp"
+#include "config/config.hpp"
+#include "notify/mail.hpp"
+#include "store/database.hpp"
+#include "util/clock.hpp"
+
+namespace csss::cli {
+
+// Options every command accepts.
+struct GlobalOptions {
+  std::optional<std::string> data_dir;
+  std::optional<std::string> config_file;
+  bool json = false;
+  bool quiet = false;
+};
+
+// What a command needs from the outside world, each piece made on first use so that a command
+// pays only for what it touches (`csss config show` never opens the store).
+class Context {
+ public:
+  explicit Context(const GlobalOptions& options) : options_(options) {}
+
+  const GlobalOptions& options() const { return options_; }
+  const config::Config& config();
+  const util::Clock& clock() { return clock_; }
+  // The store under the data directory; OpenMode::create makes both (init only).
+  store::Database& db(store::OpenMode mode = store::OpenMode::existing);
+  audit::AuditLog& audit();
+  notify::MailTransport& mail();
+  auth::AuthSettings auth_settings() { return auth::AuthSettings::from(config()); }
+  auth::Accounts accounts() { return auth::Accounts(db(), clock_, audit(), auth_settings()); }
+  auth::Authenticator authenticator() {
+    return auth::Authenticator(db(), clock_, audit(), mail(), auth_settings());
+  }
+  std::filesystem::path session_path();
+  // The logged-in user, from the session file. Throws Error(authentication) when there is none.
+  auth::Principal require_login();
+
+  // Prints a command's result: `doc` as one JSON document with --json; otherwise `text` (which
+  // ends with a newline unless empty). Results print even with --quiet.
+  void result(const nlohmann::json& doc, std::string_view text);
+  // A message about what was done, for people: not with --json or --quiet.
+  void info(std::string_view text);
+
+ private:
+  const GlobalOptions& options_;
+  util::SystemClock clock_;
+  std::optional<config::Config> config_;
+  std::optional<store::Database> db_;
+  std::optional<audit::AuditLog> audit_;
+  std::unique_ptr<notify::MailTransport> mail_;
+};
+
+}  // namespace csss::cli

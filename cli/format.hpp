@@ -1,0 +1,27 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "auth/accounts.hpp"
+#include "util/clock.hpp"
+
+namespace csss::cli {
+
+// Left-aligned columns under a header row, two spaces apart; "" when there are no rows.
+std::string format_table(const std::vector<std::string>& header,
+                         const std::vector<std::vector<std::string>>& rows);
+
+// A time as ISO 8601 UTC, or JSON null.
+nlohmann::json json_time(std::optional<util::UnixSeconds> t);
+
+// The account as --json shows it.
+nlohmann::json user_json(const auth::User& user, util::UnixSeconds now);
+
+// "locked until ...", "disabled" or "active".
+std::string user_status(const auth::User& user, util::UnixSeconds now);
+
+}  // namespace csss::cli

@@ -1,0 +1,136 @@
+// csss: the command-line entry point. It registers the commands, parses, and holds the one place
+// where errors become a message on stderr and a documented exit status (README, "Exit codes").
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "context.hpp"
+#include "util/error.hpp"
+#include "util/strings.hpp"
+
+namespace {
+
+using csss::cli::Context;
+
+struct CommandEntry {
+  void (*setup)(CLI::App&, Context&);
+};
+
+// Every top-level command, in the order --help lists them.
+constexpr CommandEntry kCommands[] = {
+    {csss::cli::setup_init},  {csss::cli::setup_login}, {csss::cli::setup_logout},
+    {csss::cli::setup_whoami}, {csss::cli::setup_user},  {csss::cli::setup_audit},
+    {csss::cli::setup_roles}, {csss::cli::setup_config},
+};
+
+// Global options whose value is the next argument.
+constexpr std::string_view kValueOptions[] = {"--data-dir", "--config"};
+
+// Walks the arguments down the command tree; returns a message for the first word that is not a
+// command where one is expected ("unknown command 'lgin'; did you mean 'login'?").
+std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv) {
+  CLI::App* current = &app;
+  std::string path = "csss";
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") return std::nullopt;
+    if (arg.starts_with("-")) {
+      for (std::string_view opt : kValueOptions) {
+        if (arg == opt) ++i;
+      }
+      continue;
+    }
+    const auto subs = current->get_subcommands([](CLI::App*) { return true; });
+    if (subs.empty()) return std::nullopt;
+    CLI::App* next = nullptr;
+    std::vector<std::string> names;
+    for (CLI::App* s : subs) {
+      names.push_back(s->get_name());
+      if (s->get_name() == arg) next = s;
+    }
+    if (next == nullptr) {
+      const auto close = csss::util::suggestions(arg, names);
+      return fmt::format("unknown command '{}' for '{}'{}; see '{} --help'", arg, path,
+                         close.empty() ? "" : fmt::format(" (did you mean '{}'?)", close.front()),
+                         path);
+    }
+    current = next;
+    path += " " + std::string(arg);
+  }
+  return std::nullopt;
+}
+
+int report_error(const csss::cli::GlobalOptions& options, csss::ErrorKind kind,
+                 const std::string& message) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "csss: error: %s\n", message.c_str());
+  const int code = csss::exit_code(kind);
+  if (options.json) {
+    const nlohmann::json doc = {
+        {"error", {{"kind", csss::to_string(kind)}, {"message", message}, {"exit_code", code}}}};
+    std::puts(doc.dump(2).c_str());
+  }
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  csss::cli::GlobalOptions options;
+  CLI::App app{"CSSS, the Clinical Scan Support System: AI-assisted screening of medical scans "
+               "with a four-role clinical workflow.",
+               "csss"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.add_flag_callback(
+      "--version",
+      [] {
+        std::printf("csss %s\n", CSSS_VERSION);
+        throw CLI::Success();
+      },
+      "Print the version and exit");
+  app.add_option("--data-dir", options.data_dir,
+                 "Data directory (also CSSS_DATA_DIR; default $XDG_DATA_HOME/csss)");
+  app.add_option("--config", options.config_file,
+                 "YAML configuration file (also CSSS_CONFIG; default "
+                 "$XDG_CONFIG_HOME/csss/config.yaml if present)");
+  app.add_flag("--json", options.json, "Print the result as one JSON document on stdout");
+  app.add_flag("-q,--quiet", options.quiet, "Print only results and errors");
+  app.footer(
+      "Exit status: 0 success, 1 internal error, 2 usage, 3 not logged in or bad credentials,\n"
+      "4 permission denied, 5 invalid input, 6 not found, 7 conflict or wrong state,\n"
+      "8 store, file or mail error, 9 integrity check failed.\n\n"
+      "Example:\n"
+      "  csss init --admin-email admin@clinic.example\n"
+      "  csss login --email admin@clinic.example\n"
+      "Run 'csss COMMAND --help' for a command's options.");
+
+  Context ctx(options);
+  for (const CommandEntry& command : kCommands) command.setup(app, ctx);
+
+  try {
+    if (const auto message = unknown_command(app, argc, argv)) {
+      return report_error(options, csss::ErrorKind::usage, *message);
+    }
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    // --help and --version (CLI11 derives CallForHelp from Success).
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return report_error(options, csss::ErrorKind::usage,
+                        fmt::format("{} (see 'csss --help')", e.what()));
+  } catch (const csss::Error& e) {
+    return report_error(options, e.kind(), e.what());
+  } catch (const std::exception& e) {
+    return report_error(options, csss::ErrorKind::internal,
+                        fmt::format("internal error: {}", e.what()));
+  }
+  return 0;
+}

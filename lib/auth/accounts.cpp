@@ -1,0 +1,297 @@
+#include "auth/accounts.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "audit/audit_log.hpp"
+#include "auth/policy.hpp"
+#include "config/config.hpp"
+#include "crypto/password.hpp"
+#include "store/database.hpp"
+#include "util/error.hpp"
+#include "util/strings.hpp"
+
+namespace csss::auth {
+
+namespace {
+
+constexpr std::size_t kMaxEmailLength = 254;
+constexpr std::size_t kMaxLocalPartLength = 64;
+constexpr std::size_t kMaxPasswordBytes = 1024;
+constexpr std::size_t kMaxNameBytes = 200;
+
+constexpr const char* kUserColumns =
+    "id, email, full_name, role, disabled, failed_logins, locked_until, created_at, "
+    "password_changed_at";
+
+User read_user(const store::Statement& st) {
+  User u;
+  u.id = st.get_int(0);
+  u.email = st.get_text(1);
+  u.full_name = st.get_text(2);
+  u.role = parse_role(st.get_text(3)).value_or(Role::patient);
+  u.disabled = st.get_int(4) != 0;
+  u.failed_logins = static_cast<int>(st.get_int(5));
+  u.locked_until = st.get_opt_int(6);
+  u.created_at = st.get_int(7);
+  u.password_changed_at = st.get_int(8);
+  return u;
+}
+
+bool valid_local_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+/=?^_`{|}~.-").find(c) != std::string_view::npos;
+}
+
+bool valid_domain(std::string_view domain) {
+  const auto labels = util::split(domain, '.');
+  if (labels.size() < 2) return false;
+  return std::all_of(labels.begin(), labels.end(), [](const std::string& l) {
+    return !l.empty() && l.size() <= 63 && l.front() != '-' && l.back() != '-' &&
+           std::all_of(l.begin(), l.end(), [](char c) {
+             return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+           });
+  });
+}
+
+}  // namespace
+
+AuthSettings AuthSettings::from(const config::Config& config) {
+  AuthSettings s;
+  s.session_ttl_minutes = config.get_int("session.ttl_minutes");
+  s.session_idle_minutes = config.get_int("session.idle_minutes");
+  s.max_failures = config.get_int("login.max_failures");
+  s.lockout_minutes = config.get_int("login.lockout_minutes");
+  s.password_min_length = config.get_int("password.min_length");
+  s.otp_ttl_minutes = config.get_int("otp.ttl_minutes");
+  s.otp_max_attempts = config.get_int("otp.max_attempts");
+  s.mail_from = config.get("mail.from");
+  return s;
+}
+
+std::string normalize_email(std::string_view email) {
+  const std::string e = util::to_lower(util::trim(email));
+  const auto fail = [&](std::string_view why) {
+    return Error(ErrorKind::invalid_input, fmt::format("invalid email '{}': {}", e, why));
+  };
+  if (e.empty()) throw Error(ErrorKind::invalid_input, "invalid email: it is empty");
+  if (!util::is_valid_utf8(e) || util::has_control_chars(e)) {
+    throw Error(ErrorKind::invalid_input, "invalid email: it holds control characters or bad UTF-8");
+  }
+  if (e.size() > kMaxEmailLength) throw fail("longer than 254 characters");
+  const auto at = e.find('@');
+  if (at == std::string::npos || e.find('@', at + 1) != std::string::npos) {
+    throw fail("it must hold exactly one '@'");
+  }
+  const std::string_view local = std::string_view(e).substr(0, at);
+  const std::string_view domain = std::string_view(e).substr(at + 1);
+  if (local.empty() || local.size() > kMaxLocalPartLength ||
+      !std::all_of(local.begin(), local.end(), valid_local_char) || local.front() == '.' ||
+      local.back() == '.' || local.find("..") != std::string_view::npos) {
+    throw fail("the part before '@' is not a valid mailbox name");
+  }
+  if (!valid_domain(domain)) throw fail("the part after '@' is not a domain name like example.org");
+  return e;
+}
+
+void check_password(std::string_view password, const AuthSettings& settings,
+                    std::string_view email) {
+  if (password.empty()) throw Error(ErrorKind::invalid_input, "the password is empty");
+  // Count characters, not bytes, so that non-ASCII passwords are judged by what people type.
+  std::size_t chars = 0;
+  for (char c : password) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+  if (chars < static_cast<std::size_t>(settings.password_min_length)) {
+    throw Error(ErrorKind::invalid_input,
+                fmt::format("the password is too short: at least {} characters are required",
+                            settings.password_min_length));
+  }
+  if (password.size() > kMaxPasswordBytes) {
+    throw Error(ErrorKind::invalid_input, "the password is longer than 1024 bytes");
+  }
+  if (util::to_lower(password) == util::to_lower(email)) {
+    throw Error(ErrorKind::invalid_input, "the password must not be the account's email");
+  }
+}
+
+std::string normalize_full_name(std::string_view name) {
+  std::string n = util::trim(name);
+  if (n.empty()) throw Error(ErrorKind::invalid_input, "the full name is empty");
+  if (n.size() > kMaxNameBytes) {
+    throw Error(ErrorKind::invalid_input, "the full name is longer than 200 bytes");
+  }
+  if (!util::is_valid_utf8(n) || util::has_control_chars(n)) {
+    throw Error(ErrorKind::invalid_input,
+                "the full name holds control characters or is not valid UTF-8");
+  }
+  return n;
+}
+
+bool Accounts::has_admin() const {
+  auto st = db_.prepare("SELECT 1 FROM users WHERE role = 'admin' LIMIT 1");
+  return st.step();
+}
+
+std::optional<User> Accounts::find(std::string_view email) const {
+  auto st = db_.prepare(fmt::format("SELECT {} FROM users WHERE email = ?", kUserColumns));
+  st.bind(1, util::to_lower(util::trim(email)));
+  if (!st.step()) return std::nullopt;
+  return read_user(st);
+}
+
+std::optional<User> Accounts::find(std::int64_t id) const {
+  auto st = db_.prepare(fmt::format("SELECT {} FROM users WHERE id = ?", kUserColumns));
+  st.bind(1, id);
+  if (!st.step()) return std::nullopt;
+  return read_user(st);
+}
+
+User Accounts::require_user(std::string_view email) const {
+  auto user = find(email);
+  if (!user) {
+    throw Error(ErrorKind::not_found, fmt::format("no account with email '{}'", util::trim(email)));
+  }
+  return *user;
+}
+
+User Accounts::insert(const NewUser& user, const std::string& actor_email) {
+  NewUser u = user;
+  u.email = normalize_email(user.email);
+  u.full_name = normalize_full_name(user.full_name);
+  check_password(u.password, settings_, u.email);
+  // Hash before taking the write lock: Argon2id takes a tenth of a second on purpose.
+  const std::string hash = crypto::hash_password(u.password);
+  store::Transaction tx(db_);
+  if (find(u.email)) {
+    throw Error(ErrorKind::conflict, fmt::format("an account with email '{}' exists already", u.email));
+  }
+  const util::UnixSeconds now = clock_.now();
+  db_.prepare(
+         "INSERT INTO users (email, full_name, role, password_hash, created_at, "
+         "password_changed_at) VALUES (?, ?, ?, ?, ?, ?)")
+      .bind_all(u.email, u.full_name, std::string(to_string(u.role)), hash, now, now)
+      .run();
+  const std::int64_t id = db_.last_insert_rowid();
+  audit_.append({actor_email, "user.add", "user:" + u.email, audit::Outcome::success,
+                 fmt::format("role {}", to_string(u.role))});
+  tx.commit();
+  return *find(id);
+}
+
+User Accounts::create_first_admin(const NewUser& admin) {
+  if (admin.role != Role::admin) {
+    throw Error(ErrorKind::internal, "create_first_admin called for a non-admin account");
+  }
+  if (has_admin()) {
+    throw Error(ErrorKind::conflict,
+                "an admin account exists already; admins add further accounts with: csss user add");
+  }
+  return insert(admin, "system");
+}
+
+User Accounts::add(const Principal& actor, const NewUser& user) {
+  require(actor, Action::manage_users, "user:" + util::trim(user.email), audit_);
+  return insert(user, actor.email);
+}
+
+std::vector<User> Accounts::list(const Principal& actor, std::optional<Role> role) const {
+  require(actor, Action::view_users, "users", audit_);
+  std::string sql = fmt::format("SELECT {} FROM users", kUserColumns);
+  if (role) sql += " WHERE role = ?";
+  sql += " ORDER BY role, email";
+  auto st = db_.prepare(sql);
+  if (role) st.bind(1, std::string(to_string(*role)));
+  std::vector<User> out;
+  while (st.step()) out.push_back(read_user(st));
+  return out;
+}
+
+User Accounts::show(const Principal& actor, std::string_view email) const {
+  if (util::to_lower(util::trim(email)) != actor.email) {
+    require(actor, Action::view_users, "user:" + util::trim(email), audit_);
+  }
+  return require_user(email);
+}
+
+User Accounts::set_disabled(const Principal& actor, std::string_view email, bool disabled) {
+  require(actor, Action::manage_users, "user:" + util::trim(email), audit_);
+  User u = require_user(email);
+  if (u.id == actor.user_id) {
+    throw Error(ErrorKind::conflict, "you cannot disable or enable your own account");
+  }
+  store::Transaction tx(db_);
+  db_.prepare("UPDATE users SET disabled = ? WHERE id = ?").bind_all(disabled ? 1 : 0, u.id).run();
+  if (disabled) revoke_sessions(u.id, std::nullopt);
+  audit_.append({actor.email, disabled ? "user.disable" : "user.enable", "user:" + u.email,
+                 audit::Outcome::success, ""});
+  tx.commit();
+  return *find(u.id);
+}
+
+User Accounts::unlock(const Principal& actor, std::string_view email) {
+  require(actor, Action::manage_users, "user:" + util::trim(email), audit_);
+  User u = require_user(email);
+  store::Transaction tx(db_);
+  db_.prepare("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?")
+      .bind(1, u.id)
+      .run();
+  audit_.append({actor.email, "user.unlock", "user:" + u.email, audit::Outcome::success, ""});
+  tx.commit();
+  return *find(u.id);
+}
+
+void Accounts::change_own_password(const Principal& actor, std::string_view current,
+                                   std::string_view replacement) {
+  std::string hash;
+  {
+    auto st = db_.prepare("SELECT password_hash FROM users WHERE id = ?");
+    st.bind(1, actor.user_id);
+    if (!st.step()) throw Error(ErrorKind::not_found, "your account no longer exists");
+    hash = st.get_text(0);
+  }
+  if (!crypto::verify_password(current, hash)) {
+    audit_.append({actor.email, "user.passwd", "user:" + actor.email, audit::Outcome::failure,
+                   "wrong current password"});
+    throw Error(ErrorKind::authentication, "the current password is wrong");
+  }
+  check_password(replacement, settings_, actor.email);
+  if (crypto::verify_password(replacement, hash)) {
+    throw Error(ErrorKind::invalid_input, "the new password is the same as the current one");
+  }
+  const std::string new_hash = crypto::hash_password(replacement);
+  store::Transaction tx(db_);
+  db_.prepare("UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?")
+      .bind_all(new_hash, clock_.now(), actor.user_id)
+      .run();
+  revoke_sessions(actor.user_id, actor.session_id);
+  audit_.append({actor.email, "user.passwd", "user:" + actor.email, audit::Outcome::success, ""});
+  tx.commit();
+}
+
+void Accounts::set_password(const Principal& actor, std::string_view email,
+                            std::string_view replacement) {
+  require(actor, Action::manage_users, "user:" + util::trim(email), audit_);
+  const User u = require_user(email);
+  check_password(replacement, settings_, u.email);
+  const std::string new_hash = crypto::hash_password(replacement);
+  store::Transaction tx(db_);
+  db_.prepare(
+         "UPDATE users SET password_hash = ?, password_changed_at = ?, failed_logins = 0, "
+         "locked_until = NULL WHERE id = ?")
+      .bind_all(new_hash, clock_.now(), u.id)
+      .run();
+  revoke_sessions(u.id, u.id == actor.user_id ? std::optional(actor.session_id) : std::nullopt);
+  audit_.append({actor.email, "user.passwd", "user:" + u.email, audit::Outcome::success,
+                 "set by admin"});
+  tx.commit();
+}
+
+void Accounts::revoke_sessions(std::int64_t user_id, std::optional<std::int64_t> except_session) {
+  db_.prepare(
+         "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL "
+         "AND id IS NOT ?")
+      .bind_all(clock_.now(), user_id, except_session)
+      .run();
+}
+
+}  // namespace csss::auth

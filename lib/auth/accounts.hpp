@@ -1,0 +1,119 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "auth/role.hpp"
+#include "util/clock.hpp"
+
+namespace csss::audit {
+class AuditLog;
+}
+namespace csss::config {
+class Config;
+}
+namespace csss::store {
+class Database;
+}
+
+namespace csss::auth {
+
+// The account and login rules, read from the configuration once.
+struct AuthSettings {
+  int session_ttl_minutes = 60;
+  int session_idle_minutes = 15;
+  int max_failures = 5;
+  int lockout_minutes = 15;
+  int password_min_length = 12;
+  int otp_ttl_minutes = 10;
+  int otp_max_attempts = 5;
+  std::string mail_from = "CSSS <no-reply@csss.local>";
+
+  static AuthSettings from(const config::Config& config);
+};
+
+struct User {
+  std::int64_t id = 0;
+  std::string email;
+  std::string full_name;
+  Role role = Role::patient;
+  bool disabled = false;
+  int failed_logins = 0;
+  std::optional<util::UnixSeconds> locked_until;
+  util::UnixSeconds created_at = 0;
+  util::UnixSeconds password_changed_at = 0;
+};
+
+struct NewUser {
+  std::string email;
+  std::string full_name;
+  Role role = Role::patient;
+  std::string password;
+};
+
+// Lower-cases and trims `email`; throws Error(invalid_input) unless it looks like a deliverable
+// address (local@domain.tld, at most 254 characters, no spaces or control characters).
+std::string normalize_email(std::string_view email);
+
+// Throws Error(invalid_input) saying which rule `password` breaks: empty, shorter than the
+// minimum, longer than 1024 bytes, or equal to the account's email.
+void check_password(std::string_view password, const AuthSettings& settings,
+                    std::string_view email);
+
+// Trims `name`; throws Error(invalid_input) when empty, over 200 bytes, not UTF-8 or holding
+// control characters.
+std::string normalize_full_name(std::string_view name);
+
+// User accounts: creation, listing and changes. Every change is checked against the role policy
+// and written to the audit log in the same transaction.
+class Accounts {
+ public:
+  Accounts(store::Database& db, const util::Clock& clock, audit::AuditLog& audit,
+           AuthSettings settings)
+      : db_(db), clock_(clock), audit_(audit), settings_(std::move(settings)) {}
+
+  bool has_admin() const;
+
+  // Creates the first admin. Throws Error(conflict) when an admin exists already.
+  User create_first_admin(const NewUser& admin);
+
+  // Creates an account (admins only). Throws Error(conflict) for a duplicate email.
+  User add(const Principal& actor, const NewUser& user);
+
+  std::vector<User> list(const Principal& actor, std::optional<Role> role) const;
+
+  // An admin may see any account; others only their own. Throws Error(not_found).
+  User show(const Principal& actor, std::string_view email) const;
+
+  // Disables or re-enables an account (admins only; not one's own). Disabling ends its sessions.
+  User set_disabled(const Principal& actor, std::string_view email, bool disabled);
+
+  // Clears a lockout and the failed-login count (admins only).
+  User unlock(const Principal& actor, std::string_view email);
+
+  // Changes the actor's own password after checking the current one; ends the actor's other
+  // sessions. Throws Error(authentication) when `current` is wrong.
+  void change_own_password(const Principal& actor, std::string_view current,
+                           std::string_view replacement);
+
+  // Sets another account's password (admins only) and ends that account's sessions.
+  void set_password(const Principal& actor, std::string_view email, std::string_view replacement);
+
+  std::optional<User> find(std::string_view email) const;
+  std::optional<User> find(std::int64_t id) const;
+
+ private:
+  User insert(const NewUser& user, const std::string& actor_email);
+  User require_user(std::string_view email) const;
+  void revoke_sessions(std::int64_t user_id, std::optional<std::int64_t> except_session);
+
+  store::Database& db_;
+  const util::Clock& clock_;
+  audit::AuditLog& audit_;
+  AuthSettings settings_;
+};
+
+}  // namespace csss::auth

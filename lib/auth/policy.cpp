@@ -1,0 +1,92 @@
+#include "auth/policy.hpp"
+
+#include <array>
+
+#include <fmt/format.h>
+
+#include "audit/audit_log.hpp"
+#include "util/error.hpp"
+
+namespace csss::auth {
+
+namespace {
+
+//                                                                    patient doctor pharm admin
+constexpr std::array kRules{
+    PolicyRule{Action::upload_scan, "upload_scan", "upload a scan", true, false, false, false},
+    PolicyRule{Action::run_analysis, "run_analysis", "run the AI analysis", false, true, false,
+               false},
+    PolicyRule{Action::add_clinical_notes, "add_clinical_notes", "add clinical notes", false, true,
+               false, false},
+    PolicyRule{Action::add_prescription, "add_prescription", "add a prescription", false, false,
+               true, false},
+    PolicyRule{Action::approve_report, "approve_report", "approve and send a report", false, false,
+               false, true},
+    PolicyRule{Action::download_own_report, "download_own_report", "download one's own report",
+               true, false, false, false},
+    PolicyRule{Action::download_any_report, "download_any_report", "download any report", false,
+               true, true, true},
+    PolicyRule{Action::manage_users, "manage_users", "add and change accounts", false, false, false,
+               true},
+    PolicyRule{Action::view_users, "view_users", "list accounts", false, false, false, true},
+    PolicyRule{Action::read_audit, "read_audit", "read and verify the audit log", false, false,
+               false, true},
+};
+
+const PolicyRule& rule_for(Action action) noexcept {
+  for (const PolicyRule& r : kRules) {
+    if (r.action == action) return r;
+  }
+  return kRules.front();  // unreachable: every Action has a rule (a unit test checks it)
+}
+
+}  // namespace
+
+std::span<const PolicyRule> policy_rules() { return kRules; }
+
+bool is_allowed(Role role, Action action) noexcept {
+  const PolicyRule& r = rule_for(action);
+  switch (role) {
+    case Role::patient: return r.patient;
+    case Role::doctor: return r.doctor;
+    case Role::pharmacist: return r.pharmacist;
+    case Role::admin: return r.admin;
+  }
+  return false;
+}
+
+std::string_view to_string(Action action) noexcept { return rule_for(action).name; }
+
+void require(const Principal& who, Action action, std::string_view object,
+             audit::AuditLog& audit) {
+  if (is_allowed(who.role, action)) return;
+  const PolicyRule& r = rule_for(action);
+  audit.append({who.email, "access.denied", std::string(object), audit::Outcome::denied,
+                std::string(r.name)});
+  std::vector<std::string> allowed;
+  for (Role role : {Role::patient, Role::doctor, Role::pharmacist, Role::admin}) {
+    if (is_allowed(role, action)) allowed.emplace_back(to_string(role));
+  }
+  throw Error(ErrorKind::permission,
+              fmt::format("permission denied: a {} may not {} (allowed: {})", to_string(who.role),
+                          r.description, fmt::join(allowed, ", ")));
+}
+
+std::string_view to_string(Role role) noexcept {
+  switch (role) {
+    case Role::patient: return "patient";
+    case Role::doctor: return "doctor";
+    case Role::pharmacist: return "pharmacist";
+    case Role::admin: return "admin";
+  }
+  return "patient";
+}
+
+std::optional<Role> parse_role(std::string_view text) {
+  for (Role role : {Role::patient, Role::doctor, Role::pharmacist, Role::admin}) {
+    if (text == to_string(role)) return role;
+  }
+  return std::nullopt;
+}
+
+}  // namespace csss::auth

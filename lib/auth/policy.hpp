@@ -1,0 +1,46 @@
+#pragma once
+
+#include <span>
+#include <string_view>
+
+#include "auth/role.hpp"
+
+namespace csss::audit {
+class AuditLog;
+}
+
+namespace csss::auth {
+
+// Everything the role policy decides. Each command asks for exactly the actions it performs.
+enum class Action {
+  manage_users,         // add accounts, disable/enable/unlock them, set their passwords
+  view_users,           // list accounts and see any account's details
+  read_audit,           // list and verify the audit log
+  upload_scan,          // upload a scan
+  run_analysis,         // run the AI model on a scan
+  add_clinical_notes,   // verify an AI result with clinical notes
+  add_prescription,     // add the prescription
+  approve_report,       // approve and send the report
+  download_own_report,  // a patient's own approved report
+  download_any_report,  // any patient's report
+};
+
+struct PolicyRule {
+  Action action;
+  std::string_view name;  // stable identifier: "manage_users"
+  std::string_view description;
+  bool patient, doctor, pharmacist, admin;
+};
+
+// The one role policy: every row of the README's permission matrix, in its order.
+std::span<const PolicyRule> policy_rules();
+
+bool is_allowed(Role role, Action action) noexcept;
+std::string_view to_string(Action action) noexcept;
+
+// Throws Error(permission) naming the role and the action unless the policy allows it, after
+// recording the refusal (actor, "access.denied", object) in the audit log.
+void require(const Principal& who, Action action, std::string_view object,
+             audit::AuditLog& audit);
+
+}  // namespace csss::auth

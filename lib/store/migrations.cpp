@@ -1,0 +1,110 @@
+#include "store/migrations.hpp"
+
+#include <array>
+
+#include <fmt/format.h>
+
+#include "store/database.hpp"
+
+namespace csss::store {
+
+namespace {
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+// Append-only: a released migration is never edited; a change of schema is a new entry.
+// Times are Unix seconds (UTC) unless the column name says otherwise.
+constexpr std::array kMigrations{
+    Migration{1, R"sql(
+CREATE TABLE users (
+  id                  INTEGER PRIMARY KEY,
+  email               TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  full_name           TEXT NOT NULL CHECK (length(full_name) BETWEEN 1 AND 200),
+  role                TEXT NOT NULL CHECK (role IN ('patient', 'doctor', 'pharmacist', 'admin')),
+  password_hash       TEXT NOT NULL,
+  disabled            INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+  failed_logins       INTEGER NOT NULL DEFAULT 0,
+  locked_until        INTEGER,
+  created_at          INTEGER NOT NULL,
+  password_changed_at INTEGER NOT NULL
+) STRICT;
+
+-- A login session. Only the SHA-256 of the token is kept; the token itself lives in the user's
+-- 0600 session file. An admin's session starts 'awaiting_otp' and becomes 'active' once the
+-- emailed code is entered.
+CREATE TABLE sessions (
+  id           INTEGER PRIMARY KEY,
+  user_id      INTEGER NOT NULL REFERENCES users (id),
+  token_hash   TEXT NOT NULL UNIQUE,
+  stage        TEXT NOT NULL CHECK (stage IN ('awaiting_otp', 'active')),
+  created_at   INTEGER NOT NULL,
+  expires_at   INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL,
+  revoked_at   INTEGER
+) STRICT;
+CREATE INDEX sessions_user ON sessions (user_id);
+
+-- One-time codes for the second factor, bound to the half-open session that asked for them.
+CREATE TABLE otp_challenges (
+  id              INTEGER PRIMARY KEY,
+  session_id      INTEGER NOT NULL REFERENCES sessions (id),
+  user_id         INTEGER NOT NULL REFERENCES users (id),
+  salt            TEXT NOT NULL,
+  code_hash       TEXT NOT NULL,
+  created_at      INTEGER NOT NULL,
+  expires_at      INTEGER NOT NULL,
+  failed_attempts INTEGER NOT NULL DEFAULT 0,
+  used_at         INTEGER
+) STRICT;
+CREATE INDEX otp_challenges_user ON otp_challenges (user_id, id);
+
+-- The hash-chained audit log: hash = SHA-256 of the row's content and prev_hash (lib/audit).
+CREATE TABLE audit_log (
+  seq       INTEGER PRIMARY KEY,
+  at_ms     INTEGER NOT NULL,
+  actor     TEXT NOT NULL,
+  action    TEXT NOT NULL,
+  object    TEXT NOT NULL,
+  outcome   TEXT NOT NULL CHECK (outcome IN ('success', 'failure', 'denied')),
+  detail    TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash      TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_log_actor ON audit_log (actor, seq);
+CREATE INDEX audit_log_action ON audit_log (action, seq);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+-- The newest row's sequence number and hash, kept apart from the log so that removing rows from
+-- the end of the log is detected too.
+CREATE TABLE audit_head (
+  id   INTEGER PRIMARY KEY CHECK (id = 1),
+  seq  INTEGER NOT NULL,
+  hash TEXT NOT NULL
+) STRICT;
+)sql"},
+};
+
+}  // namespace
+
+int latest_schema_version() { return kMigrations.back().version; }
+
+void migrate(Database& db) {
+  if (db.schema_version() >= latest_schema_version()) return;
+  Transaction tx(db);
+  // Read again under the write lock: another process may have migrated meanwhile.
+  const int current = db.schema_version();
+  for (const Migration& m : kMigrations) {
+    if (m.version <= current) continue;
+    db.exec(m.sql);
+    db.exec(fmt::format("PRAGMA user_version = {}", m.version));
+  }
+  tx.commit();
+}
+
+}  // namespace csss::store
