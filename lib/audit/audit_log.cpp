@@ -15,9 +15,12 @@ namespace csss::audit {
 
 std::string_view to_string(Outcome outcome) noexcept {
   switch (outcome) {
-    case Outcome::success: return "success";
-    case Outcome::failure: return "failure";
-    case Outcome::denied: return "denied";
+    case Outcome::success:
+      return "success";
+    case Outcome::failure:
+      return "failure";
+    case Outcome::denied:
+      return "denied";
   }
   return "failure";
 }
@@ -25,8 +28,10 @@ std::string_view to_string(Outcome outcome) noexcept {
 namespace {
 
 Outcome parse_outcome(const std::string& s) {
-  if (s == "success") return Outcome::success;
-  if (s == "denied") return Outcome::denied;
+  if (s == "success")
+    return Outcome::success;
+  if (s == "denied")
+    return Outcome::denied;
   return Outcome::failure;
 }
 
@@ -52,9 +57,9 @@ constexpr const char* kColumns =
 std::string record_hash(const Record& r) {
   // A JSON array is an unambiguous encoding: no choice of field values can make two different
   // rows serialise alike.
-  const nlohmann::json content = {r.seq,    r.at_ms,  r.actor,           r.action,
-                                  r.object, std::string(to_string(r.outcome)), r.detail,
-                                  r.prev_hash};
+  const nlohmann::json content = {r.seq,    r.at_ms,    r.actor,
+                                  r.action, r.object,   std::string(to_string(r.outcome)),
+                                  r.detail, r.prev_hash};
   return crypto::sha256_hex(content.dump());
 }
 
@@ -87,7 +92,8 @@ void AuditLog::append_locked(const Event& event) {
     }
   }
   r.hash = record_hash(r);
-  db_.prepare(fmt::format("INSERT INTO audit_log ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", kColumns))
+  db_.prepare(
+         fmt::format("INSERT INTO audit_log ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", kColumns))
       .bind_all(r.seq, r.at_ms, r.actor, r.action, r.object, std::string(to_string(r.outcome)),
                 r.detail, r.prev_hash, r.hash)
       .run();
@@ -101,14 +107,17 @@ void AuditLog::append_locked(const Event& event) {
 std::vector<Record> AuditLog::list(const Filter& filter) const {
   std::string sql = fmt::format("SELECT {} FROM audit_log WHERE 1", kColumns);
   std::string action_pattern;
-  if (filter.actor) sql += " AND actor = ?1 COLLATE NOCASE";
+  if (filter.actor)
+    sql += " AND actor = ?1 COLLATE NOCASE";
   if (filter.action) {
     std::string a = *filter.action;
     if (!a.empty() && (a.back() == '*' || a.back() == '.')) {
-      if (a.back() == '*') a.pop_back();
+      if (a.back() == '*')
+        a.pop_back();
       // Escape LIKE's wildcards in the prefix itself.
       for (char c : a) {
-        if (c == '%' || c == '_' || c == '\\') action_pattern += '\\';
+        if (c == '%' || c == '_' || c == '\\')
+          action_pattern += '\\';
         action_pattern += c;
       }
       action_pattern += '%';
@@ -118,18 +127,27 @@ std::vector<Record> AuditLog::list(const Filter& filter) const {
       sql += " AND action = ?2";
     }
   }
-  if (filter.since_ms) sql += " AND at_ms >= ?3";
-  if (filter.until_ms) sql += " AND at_ms < ?4";
+  if (filter.since_ms)
+    sql += " AND at_ms >= ?3";
+  if (filter.until_ms)
+    sql += " AND at_ms < ?4";
   sql += " ORDER BY seq DESC";
-  if (filter.limit > 0) sql += " LIMIT ?5";
+  if (filter.limit > 0)
+    sql += " LIMIT ?5";
   auto st = db_.prepare(sql);
-  if (filter.actor) st.bind(1, *filter.actor);
-  if (filter.action) st.bind(2, action_pattern);
-  if (filter.since_ms) st.bind(3, *filter.since_ms);
-  if (filter.until_ms) st.bind(4, *filter.until_ms);
-  if (filter.limit > 0) st.bind(5, static_cast<std::int64_t>(filter.limit));
+  if (filter.actor)
+    st.bind(1, *filter.actor);
+  if (filter.action)
+    st.bind(2, action_pattern);
+  if (filter.since_ms)
+    st.bind(3, *filter.since_ms);
+  if (filter.until_ms)
+    st.bind(4, *filter.until_ms);
+  if (filter.limit > 0)
+    st.bind(5, static_cast<std::int64_t>(filter.limit));
   std::vector<Record> out;
-  while (st.step()) out.push_back(read_record(st));
+  while (st.step())
+    out.push_back(read_record(st));
   std::reverse(out.begin(), out.end());
   return out;
 }
@@ -148,8 +166,8 @@ VerifyResult AuditLog::verify() const {
   while (st.step()) {
     const Record r = read_record(st);
     if (r.seq != expected_seq) {
-      return broken(expected_seq, fmt::format("row {} is missing (the next row is {})",
-                                              expected_seq, r.seq));
+      return broken(expected_seq,
+                    fmt::format("row {} is missing (the next row is {})", expected_seq, r.seq));
     }
     if (r.prev_hash != prev) {
       return broken(r.seq, fmt::format("row {} does not follow row {}: a row was removed, "

@@ -46,7 +46,8 @@ bool valid_local_char(char c) {
 
 bool valid_domain(std::string_view domain) {
   const auto labels = util::split(domain, '.');
-  if (labels.size() < 2) return false;
+  if (labels.size() < 2)
+    return false;
   return std::all_of(labels.begin(), labels.end(), [](const std::string& l) {
     return !l.empty() && l.size() <= 63 && l.front() != '-' && l.back() != '-' &&
            std::all_of(l.begin(), l.end(), [](char c) {
@@ -75,11 +76,14 @@ std::string normalize_email(std::string_view email) {
   const auto fail = [&](std::string_view why) {
     return Error(ErrorKind::invalid_input, fmt::format("invalid email '{}': {}", e, why));
   };
-  if (e.empty()) throw Error(ErrorKind::invalid_input, "invalid email: it is empty");
+  if (e.empty())
+    throw Error(ErrorKind::invalid_input, "invalid email: it is empty");
   if (!util::is_valid_utf8(e) || util::has_control_chars(e)) {
-    throw Error(ErrorKind::invalid_input, "invalid email: it holds control characters or bad UTF-8");
+    throw Error(ErrorKind::invalid_input,
+                "invalid email: it holds control characters or bad UTF-8");
   }
-  if (e.size() > kMaxEmailLength) throw fail("longer than 254 characters");
+  if (e.size() > kMaxEmailLength)
+    throw fail("longer than 254 characters");
   const auto at = e.find('@');
   if (at == std::string::npos || e.find('@', at + 1) != std::string::npos) {
     throw fail("it must hold exactly one '@'");
@@ -91,16 +95,19 @@ std::string normalize_email(std::string_view email) {
       local.back() == '.' || local.find("..") != std::string_view::npos) {
     throw fail("the part before '@' is not a valid mailbox name");
   }
-  if (!valid_domain(domain)) throw fail("the part after '@' is not a domain name like example.org");
+  if (!valid_domain(domain))
+    throw fail("the part after '@' is not a domain name like example.org");
   return e;
 }
 
 void check_password(std::string_view password, const AuthSettings& settings,
                     std::string_view email) {
-  if (password.empty()) throw Error(ErrorKind::invalid_input, "the password is empty");
+  if (password.empty())
+    throw Error(ErrorKind::invalid_input, "the password is empty");
   // Count characters, not bytes, so that non-ASCII passwords are judged by what people type.
   std::size_t chars = 0;
-  for (char c : password) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+  for (char c : password)
+    chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
   if (chars < static_cast<std::size_t>(settings.password_min_length)) {
     throw Error(ErrorKind::invalid_input,
                 fmt::format("the password is too short: at least {} characters are required",
@@ -116,7 +123,8 @@ void check_password(std::string_view password, const AuthSettings& settings,
 
 std::string normalize_full_name(std::string_view name) {
   std::string n = util::trim(name);
-  if (n.empty()) throw Error(ErrorKind::invalid_input, "the full name is empty");
+  if (n.empty())
+    throw Error(ErrorKind::invalid_input, "the full name is empty");
   if (n.size() > kMaxNameBytes) {
     throw Error(ErrorKind::invalid_input, "the full name is longer than 200 bytes");
   }
@@ -135,14 +143,16 @@ bool Accounts::has_admin() const {
 std::optional<User> Accounts::find(std::string_view email) const {
   auto st = db_.prepare(fmt::format("SELECT {} FROM users WHERE email = ?", kUserColumns));
   st.bind(1, util::to_lower(util::trim(email)));
-  if (!st.step()) return std::nullopt;
+  if (!st.step())
+    return std::nullopt;
   return read_user(st);
 }
 
 std::optional<User> Accounts::find(std::int64_t id) const {
   auto st = db_.prepare(fmt::format("SELECT {} FROM users WHERE id = ?", kUserColumns));
   st.bind(1, id);
-  if (!st.step()) return std::nullopt;
+  if (!st.step())
+    return std::nullopt;
   return read_user(st);
 }
 
@@ -163,7 +173,8 @@ User Accounts::insert(const NewUser& user, const std::string& actor_email) {
   const std::string hash = crypto::hash_password(u.password);
   store::Transaction tx(db_);
   if (find(u.email)) {
-    throw Error(ErrorKind::conflict, fmt::format("an account with email '{}' exists already", u.email));
+    throw Error(ErrorKind::conflict,
+                fmt::format("an account with email '{}' exists already", u.email));
   }
   const util::UnixSeconds now = clock_.now();
   db_.prepare(
@@ -197,12 +208,15 @@ User Accounts::add(const Principal& actor, const NewUser& user) {
 std::vector<User> Accounts::list(const Principal& actor, std::optional<Role> role) const {
   require(actor, Action::view_users, "users", audit_);
   std::string sql = fmt::format("SELECT {} FROM users", kUserColumns);
-  if (role) sql += " WHERE role = ?";
+  if (role)
+    sql += " WHERE role = ?";
   sql += " ORDER BY role, email";
   auto st = db_.prepare(sql);
-  if (role) st.bind(1, std::string(to_string(*role)));
+  if (role)
+    st.bind(1, std::string(to_string(*role)));
   std::vector<User> out;
-  while (st.step()) out.push_back(read_user(st));
+  while (st.step())
+    out.push_back(read_user(st));
   return out;
 }
 
@@ -221,7 +235,8 @@ User Accounts::set_disabled(const Principal& actor, std::string_view email, bool
   }
   store::Transaction tx(db_);
   db_.prepare("UPDATE users SET disabled = ? WHERE id = ?").bind_all(disabled ? 1 : 0, u.id).run();
-  if (disabled) revoke_sessions(u.id, std::nullopt);
+  if (disabled)
+    revoke_sessions(u.id, std::nullopt);
   audit_.append({actor.email, disabled ? "user.disable" : "user.enable", "user:" + u.email,
                  audit::Outcome::success, ""});
   tx.commit();
@@ -246,7 +261,8 @@ void Accounts::change_own_password(const Principal& actor, std::string_view curr
   {
     auto st = db_.prepare("SELECT password_hash FROM users WHERE id = ?");
     st.bind(1, actor.user_id);
-    if (!st.step()) throw Error(ErrorKind::not_found, "your account no longer exists");
+    if (!st.step())
+      throw Error(ErrorKind::not_found, "your account no longer exists");
     hash = st.get_text(0);
   }
   if (!crypto::verify_password(current, hash)) {
@@ -281,8 +297,8 @@ void Accounts::set_password(const Principal& actor, std::string_view email,
       .bind_all(new_hash, clock_.now(), u.id)
       .run();
   revoke_sessions(u.id, u.id == actor.user_id ? std::optional(actor.session_id) : std::nullopt);
-  audit_.append({actor.email, "user.passwd", "user:" + u.email, audit::Outcome::success,
-                 "set by admin"});
+  audit_.append(
+      {actor.email, "user.passwd", "user:" + u.email, audit::Outcome::success, "set by admin"});
   tx.commit();
 }
 

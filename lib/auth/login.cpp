@@ -22,7 +22,9 @@ constexpr std::size_t kTokenBytes = 32;  // 256 bits
 constexpr std::size_t kOtpDigits = 6;
 constexpr const char* kBadCredentials = "wrong email or password";
 
-std::string token_hash(std::string_view token) { return crypto::sha256_hex(token); }
+std::string token_hash(std::string_view token) {
+  return crypto::sha256_hex(token);
+}
 
 std::string code_hash(std::string_view salt, std::string_view code) {
   return crypto::sha256_hex(fmt::format("{}:{}", salt, code));
@@ -46,12 +48,14 @@ struct Authenticator::SessionRow {
 
 std::string mask_email(std::string_view email) {
   const auto at = email.find('@');
-  if (at == std::string_view::npos || at == 0) return "***";
+  if (at == std::string_view::npos || at == 0)
+    return "***";
   const std::string_view local = email.substr(0, at);
   const std::size_t shown = local.size() >= 6 ? 2 : 1;
   std::string out(local.substr(0, shown));
   out += "***";
-  if (local.size() > 2) out += local.back();
+  if (local.size() > 2)
+    out += local.back();
   out += email.substr(at);
   return out;
 }
@@ -61,9 +65,10 @@ std::optional<Authenticator::SessionRow> Authenticator::find_session(std::string
       "SELECT id, user_id, stage, expires_at, last_seen_at, revoked_at FROM sessions "
       "WHERE token_hash = ?");
   st.bind(1, token_hash(token));
-  if (!st.step()) return std::nullopt;
-  return SessionRow{st.get_int(0), st.get_int(1), st.get_text(2), st.get_int(3), st.get_int(4),
-                    st.get_opt_int(5)};
+  if (!st.step())
+    return std::nullopt;
+  return SessionRow{st.get_int(0), st.get_int(1), st.get_text(2),
+                    st.get_int(3), st.get_int(4), st.get_opt_int(5)};
 }
 
 std::string Authenticator::create_session(std::int64_t user_id, bool awaiting_otp,
@@ -76,7 +81,8 @@ std::string Authenticator::create_session(std::int64_t user_id, bool awaiting_ot
       .bind_all(user_id, token_hash(token), awaiting_otp ? "awaiting_otp" : "active", now,
                 expires_at, now)
       .run();
-  if (session_id != nullptr) *session_id = db_.last_insert_rowid();
+  if (session_id != nullptr)
+    *session_id = db_.last_insert_rowid();
   return token;
 }
 
@@ -111,54 +117,80 @@ void Authenticator::send_code(const User& user, const std::string& code) {
 LoginResult Authenticator::login(std::string_view email_in, std::string_view password) {
   const std::string email = util::to_lower(util::trim(email_in));
   const util::UnixSeconds now = clock_.now();
-  // Read the account outside the write lock; Argon2id verification must not hold it.
+  // Read the account, or for an unknown email its throttle row, outside the write lock: Argon2id
+  // verification must not hold it.
   std::optional<User> user;
   std::string hash;
+  int failures = 0;
+  std::optional<util::UnixSeconds> locked_until;
   {
-    auto st = db_.prepare(
-        "SELECT id, password_hash FROM users WHERE email = ?");
+    auto st = db_.prepare("SELECT id, password_hash FROM users WHERE email = ?");
     st.bind(1, email);
     if (st.step()) {
       hash = st.get_text(1);
-      Accounts accounts(db_, clock_, audit_, settings_);
-      user = accounts.find(st.get_int(0));
+      user = Accounts(db_, clock_, audit_, settings_).find(st.get_int(0));
     }
   }
-  if (!user) {
-    crypto::verify_password_decoy(password);
-    audit_.append({email, "login", "session", audit::Outcome::failure, "unknown account"});
-    throw Error(ErrorKind::authentication, kBadCredentials);
+  if (user) {
+    failures = user->failed_logins;
+    locked_until = user->locked_until;
+  } else {
+    auto st = db_.prepare("SELECT failures, locked_until FROM login_throttle WHERE email = ?");
+    st.bind(1, email);
+    if (st.step()) {
+      failures = static_cast<int>(st.get_int(0));
+      locked_until = st.get_opt_int(1);
+    }
   }
-  if (user->locked_until && *user->locked_until > now) {
+  // The same Argon2id work on every path, before any answer, so that response time tells
+  // nothing about the account.
+  bool password_ok = false;
+  if (user) {
+    password_ok = crypto::verify_password(password, hash);
+  } else {
+    crypto::verify_password_decoy(password);
+  }
+  if (locked_until && *locked_until > now) {
     audit_.append({email, "login", "session", audit::Outcome::failure, "account locked"});
     throw Error(ErrorKind::authentication,
                 fmt::format("account locked after repeated failed logins, until {} (in {}); an "
                             "admin can unlock it sooner",
-                            util::format_utc(*user->locked_until),
-                            minutes_text(*user->locked_until - now)));
+                            util::format_utc(*locked_until), minutes_text(*locked_until - now)));
   }
-  const bool password_ok = crypto::verify_password(password, hash);
 
   store::Transaction tx(db_);
   if (!password_ok) {
-    const int failures = user->failed_logins + 1;
-    if (failures >= settings_.max_failures) {
-      const util::UnixSeconds until = now + settings_.lockout_minutes * 60;
-      db_.prepare("UPDATE users SET failed_logins = 0, locked_until = ? WHERE id = ?")
-          .bind_all(until, user->id)
+    ++failures;
+    const bool lock = failures >= settings_.max_failures;
+    const util::UnixSeconds lock_end = now + settings_.lockout_minutes * 60;
+    // 0 for "not locked": NULLIF stores it as NULL.
+    const util::UnixSeconds locked_until_value = lock ? lock_end : 0;
+    const int stored_failures = lock ? 0 : failures;
+    if (user) {
+      db_.prepare("UPDATE users SET failed_logins = ?, locked_until = NULLIF(?, 0) WHERE id = ?")
+          .bind_all(stored_failures, locked_until_value, user->id)
           .run();
-      audit_.append({email, "login", "session", audit::Outcome::failure, "wrong password"});
-      audit_.append({email, "account.lock", "user:" + email, audit::Outcome::success,
-                     fmt::format("{} failed logins; locked until {}", failures,
-                                 util::format_utc(until))});
+    } else {
+      db_.prepare("DELETE FROM login_throttle WHERE updated_at < ?").bind(1, now - 86400).run();
+      db_.prepare(
+             "INSERT INTO login_throttle (email, failures, locked_until, updated_at) "
+             "VALUES (?1, ?2, NULLIF(?3, 0), ?4) ON CONFLICT (email) DO UPDATE SET failures = ?2, "
+             "locked_until = NULLIF(?3, 0), updated_at = ?4")
+          .bind_all(email, stored_failures, locked_until_value, now)
+          .run();
+    }
+    audit_.append({email, "login", "session", audit::Outcome::failure,
+                   user ? "wrong password" : "unknown account"});
+    if (lock) {
+      audit_.append(
+          {email, "account.lock", "user:" + email, audit::Outcome::success,
+           fmt::format("{} failed logins; locked until {}", failures, util::format_utc(lock_end))});
       tx.commit();
       throw Error(ErrorKind::authentication,
                   fmt::format("{}; after {} failed logins the account is locked until {} (in {})",
-                              kBadCredentials, failures, util::format_utc(until),
-                              minutes_text(until - now)));
+                              kBadCredentials, failures, util::format_utc(lock_end),
+                              minutes_text(lock_end - now)));
     }
-    db_.prepare("UPDATE users SET failed_logins = ? WHERE id = ?").bind_all(failures, user->id).run();
-    audit_.append({email, "login", "session", audit::Outcome::failure, "wrong password"});
     tx.commit();
     throw Error(ErrorKind::authentication, kBadCredentials);
   }
@@ -192,7 +224,9 @@ LoginResult Authenticator::login(std::string_view email_in, std::string_view pas
       send_code(*user, code);
     } catch (const Error& e) {
       store::Transaction undo(db_);
-      db_.prepare("UPDATE sessions SET revoked_at = ? WHERE id = ?").bind_all(now, session_id).run();
+      db_.prepare("UPDATE sessions SET revoked_at = ? WHERE id = ?")
+          .bind_all(now, session_id)
+          .run();
       audit_.append({email, "otp.sent", "session", audit::Outcome::failure, e.what()});
       undo.commit();
       throw;
@@ -214,9 +248,8 @@ LoginResult Authenticator::complete_otp(const std::optional<std::string>& pendin
   const std::string email = util::to_lower(util::trim(email_in));
   const std::string code = util::trim(code_in);
   const util::UnixSeconds now = clock_.now();
-  const std::string start_again =
-      fmt::format("log in again with your password to get a new code: csss login --email {}",
-                  email);
+  const std::string start_again = fmt::format(
+      "log in again with your password to get a new code: csss login --email {}", email);
   if (code.size() != kOtpDigits ||
       !std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     throw Error(ErrorKind::invalid_input, "the one-time code must be 6 digits");
@@ -247,21 +280,25 @@ LoginResult Authenticator::complete_otp(const std::optional<std::string>& pendin
         "WHERE user_id = ? AND (session_id = ? OR ? = 'active') ORDER BY id DESC LIMIT 1");
     st.bind_all(user->id, session->id, session->stage);
     if (st.step()) {
-      ch = Challenge{st.get_int(0), st.get_text(1), st.get_text(2),
-                     st.get_int(3), static_cast<int>(st.get_int(4)), st.get_opt_int(5)};
+      ch = Challenge{st.get_int(0),
+                     st.get_text(1),
+                     st.get_text(2),
+                     st.get_int(3),
+                     static_cast<int>(st.get_int(4)),
+                     st.get_opt_int(5)};
     }
   }
   if (!ch) {
-    throw fail("no pending login", fmt::format("no login on this terminal is waiting for a code; {}",
-                                               start_again));
+    throw fail("no pending login",
+               fmt::format("no login on this terminal is waiting for a code; {}", start_again));
   }
   const bool matches = crypto::constant_time_equal(code_hash(ch->salt, code), ch->hash);
   if (ch->used_at && matches) {
     throw fail("code reused", fmt::format("this code has already been used; {}", start_again));
   }
   if (session->stage != "awaiting_otp" || session->revoked_at) {
-    throw fail("no pending login", fmt::format("no login on this terminal is waiting for a code; {}",
-                                               start_again));
+    throw fail("no pending login",
+               fmt::format("no login on this terminal is waiting for a code; {}", start_again));
   }
   if (now >= ch->expires_at) {
     throw fail("code expired", fmt::format("the code has expired; {}", start_again));
@@ -302,8 +339,9 @@ Principal Authenticator::authenticate(std::string_view token) {
   const util::UnixSeconds now = clock_.now();
   const auto session = find_session(token);
   if (!session) {
-    throw Error(ErrorKind::authentication, "not logged in (the session is unknown to this store); "
-                                           "log in with: csss login --email EMAIL");
+    throw Error(ErrorKind::authentication,
+                "not logged in (the session is unknown to this store); "
+                "log in with: csss login --email EMAIL");
   }
   if (session->revoked_at) {
     throw Error(ErrorKind::authentication,
@@ -316,9 +354,8 @@ Principal Authenticator::authenticate(std::string_view token) {
                 "csss login --email EMAIL --otp CODE");
   }
   if (now >= session->expires_at) {
-    throw Error(ErrorKind::authentication,
-                fmt::format("the session expired at {}; log in again",
-                            util::format_utc(session->expires_at)));
+    throw Error(ErrorKind::authentication, fmt::format("the session expired at {}; log in again",
+                                                       util::format_utc(session->expires_at)));
   }
   if (now - session->last_seen_at >= settings_.session_idle_minutes * 60) {
     throw Error(ErrorKind::authentication,
@@ -343,7 +380,8 @@ Principal Authenticator::authenticate(std::string_view token) {
 
 bool Authenticator::logout(std::string_view token) {
   const auto session = find_session(token);
-  if (!session || session->revoked_at) return false;
+  if (!session || session->revoked_at)
+    return false;
   Accounts accounts(db_, clock_, audit_, settings_);
   const auto user = accounts.find(session->user_id);
   store::Transaction tx(db_);

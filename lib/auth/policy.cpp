@@ -35,37 +35,47 @@ constexpr std::array kRules{
 
 const PolicyRule& rule_for(Action action) noexcept {
   for (const PolicyRule& r : kRules) {
-    if (r.action == action) return r;
+    if (r.action == action)
+      return r;
   }
   return kRules.front();  // unreachable: every Action has a rule (a unit test checks it)
 }
 
 }  // namespace
 
-std::span<const PolicyRule> policy_rules() { return kRules; }
+std::span<const PolicyRule> policy_rules() {
+  return kRules;
+}
 
 bool is_allowed(Role role, Action action) noexcept {
   const PolicyRule& r = rule_for(action);
   switch (role) {
-    case Role::patient: return r.patient;
-    case Role::doctor: return r.doctor;
-    case Role::pharmacist: return r.pharmacist;
-    case Role::admin: return r.admin;
+    case Role::patient:
+      return r.patient;
+    case Role::doctor:
+      return r.doctor;
+    case Role::pharmacist:
+      return r.pharmacist;
+    case Role::admin:
+      return r.admin;
   }
   return false;
 }
 
-std::string_view to_string(Action action) noexcept { return rule_for(action).name; }
+std::string_view to_string(Action action) noexcept {
+  return rule_for(action).name;
+}
 
-void require(const Principal& who, Action action, std::string_view object,
-             audit::AuditLog& audit) {
-  if (is_allowed(who.role, action)) return;
+void require(const Principal& who, Action action, std::string_view object, audit::AuditLog& audit) {
+  if (is_allowed(who.role, action))
+    return;
   const PolicyRule& r = rule_for(action);
   audit.append({who.email, "access.denied", std::string(object), audit::Outcome::denied,
                 std::string(r.name)});
   std::vector<std::string> allowed;
   for (Role role : {Role::patient, Role::doctor, Role::pharmacist, Role::admin}) {
-    if (is_allowed(role, action)) allowed.emplace_back(to_string(role));
+    if (is_allowed(role, action))
+      allowed.emplace_back(to_string(role));
   }
   throw Error(ErrorKind::permission,
               fmt::format("permission denied: a {} may not {} (allowed: {})", to_string(who.role),
@@ -74,17 +84,22 @@ void require(const Principal& who, Action action, std::string_view object,
 
 std::string_view to_string(Role role) noexcept {
   switch (role) {
-    case Role::patient: return "patient";
-    case Role::doctor: return "doctor";
-    case Role::pharmacist: return "pharmacist";
-    case Role::admin: return "admin";
+    case Role::patient:
+      return "patient";
+    case Role::doctor:
+      return "doctor";
+    case Role::pharmacist:
+      return "pharmacist";
+    case Role::admin:
+      return "admin";
   }
   return "patient";
 }
 
 std::optional<Role> parse_role(std::string_view text) {
   for (Role role : {Role::patient, Role::doctor, Role::pharmacist, Role::admin}) {
-    if (text == to_string(role)) return role;
+    if (text == to_string(role))
+      return role;
   }
   return std::nullopt;
 }

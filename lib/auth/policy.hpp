@@ -40,7 +40,6 @@ std::string_view to_string(Action action) noexcept;
 
 // Throws Error(permission) naming the role and the action unless the policy allows it, after
 // recording the refusal (actor, "access.denied", object) in the audit log.
-void require(const Principal& who, Action action, std::string_view object,
-             audit::AuditLog& audit);
+void require(const Principal& who, Action action, std::string_view object, audit::AuditLog& audit);
 
 }  // namespace csss::auth

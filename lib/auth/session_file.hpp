@@ -12,10 +12,17 @@ namespace csss::auth {
 // several users), else $XDG_STATE_HOME/csss/session (default ~/.local/state/csss/session).
 std::filesystem::path session_file_path(const config::EnvLookup& env);
 
+// Whether read_session_token() insists on an owner-only file.
+enum class FileCheck {
+  enforce,           // to log in with the token: a token others could have read is not trusted
+  skip_permissions,  // to end the token's session: all the more if others could have read it
+};
+
 // The token in `path`, or nullopt when the file does not exist. Throws Error(authentication)
-// when the file may be read by others, belongs to another user, or is malformed: a token that
-// others could have read is not trusted.
-std::optional<std::string> read_session_token(const std::filesystem::path& path);
+// when the file is malformed and, with FileCheck::enforce, when it may be read by others or
+// belongs to another user.
+std::optional<std::string> read_session_token(const std::filesystem::path& path,
+                                              FileCheck check = FileCheck::enforce);
 
 // Replaces the file's content with `token` (mode 0600; the directory is created 0700).
 void write_session_token(const std::filesystem::path& path, const std::string& token);

@@ -30,20 +30,21 @@ struct KeySpec {
 
 // The one table of settings: key, type, default and what it does.
 const KeySpec kKeys[] = {
-    {"data_dir", Type::path, "", "where the store, scans and outbox live (default: "
+    {"data_dir", Type::path, "",
+     "where the store, scans and outbox live (default: "
      "$XDG_DATA_HOME/csss)"},
     {"session.ttl_minutes", Type::integer, "60", "a login session ends this long after login", 1,
      24 * 60},
     {"session.idle_minutes", Type::integer, "15",
      "a login session ends after this long without a command", 1, 24 * 60},
-    {"login.max_failures", Type::integer, "5",
-     "failed logins in a row that lock the account", 1, 100},
+    {"login.max_failures", Type::integer, "5", "failed logins in a row that lock the account", 1,
+     100},
     {"login.lockout_minutes", Type::integer, "15", "how long a locked account stays locked", 1,
      7 * 24 * 60},
     {"password.min_length", Type::integer, "12", "the shortest password accepted", 8, 128},
     {"otp.ttl_minutes", Type::integer, "10", "how long an emailed one-time code is valid", 1, 60},
-    {"otp.max_attempts", Type::integer, "5",
-     "wrong codes allowed before a new code is needed", 1, 20},
+    {"otp.max_attempts", Type::integer, "5", "wrong codes allowed before a new code is needed", 1,
+     20},
     {"mail.from", Type::text, "CSSS <no-reply@csss.local>", "sender of every message"},
     {"smtp.url", Type::text, "",
      "SMTP server (smtp://host:587 or smtps://host:465); empty: messages go to <data_dir>/outbox"},
@@ -58,7 +59,8 @@ const KeySpec kKeys[] = {
 
 const KeySpec* spec_for(std::string_view key) {
   for (const KeySpec& s : kKeys) {
-    if (key == s.key) return &s;
+    if (key == s.key)
+      return &s;
   }
   return nullptr;
 }
@@ -95,10 +97,14 @@ void flatten(const YAML::Node& node, const std::string& prefix,
 
 std::string_view to_string(Source source) noexcept {
   switch (source) {
-    case Source::builtin: return "default";
-    case Source::file: return "file";
-    case Source::environment: return "environment";
-    case Source::flag: return "flag";
+    case Source::builtin:
+      return "default";
+    case Source::file:
+      return "file";
+    case Source::environment:
+      return "environment";
+    case Source::flag:
+      return "flag";
   }
   return "default";
 }
@@ -113,15 +119,16 @@ std::string env_name(std::string_view key) {
 
 std::vector<std::string> Config::known_keys() {
   std::vector<std::string> keys;
-  for (const KeySpec& s : kKeys) keys.emplace_back(s.key);
+  for (const KeySpec& s : kKeys)
+    keys.emplace_back(s.key);
   return keys;
 }
 
 Config Config::defaults(const EnvLookup& env) {
   Config c;
   for (const KeySpec& s : kKeys) {
-    c.settings_.push_back(Setting{s.key, s.fallback, Source::builtin, "default", s.description,
-                                  s.secret});
+    c.settings_.push_back(
+        Setting{s.key, s.fallback, Source::builtin, "default", s.description, s.secret});
   }
   // XDG Base Directory spec: $XDG_DATA_HOME, else ~/.local/share.
   const char* xdg = env("XDG_DATA_HOME");
@@ -167,11 +174,11 @@ Config Config::load(const Flags& flags, const EnvLookup& env) {
       std::vector<std::pair<std::string, std::string>> values;
       try {
         const YAML::Node root = YAML::Load(text);
-        if (!root.IsNull()) flatten(root, "", values, file->string());
+        if (!root.IsNull())
+          flatten(root, "", values, file->string());
       } catch (const YAML::Exception& e) {
-        throw Error(ErrorKind::invalid_input,
-                    fmt::format("config file {}: line {}: {}", file->string(), e.mark.line + 1,
-                                e.msg));
+        throw Error(ErrorKind::invalid_input, fmt::format("config file {}: line {}: {}",
+                                                          file->string(), e.mark.line + 1, e.msg));
       }
       for (auto& [key, value] : values) {
         c.set(key, std::move(value), Source::file, file->string(),
@@ -206,14 +213,16 @@ Config Config::load(const Flags& flags, const EnvLookup& env) {
 
 Setting& Config::find(std::string_view key) {
   for (Setting& s : settings_) {
-    if (s.key == key) return s;
+    if (s.key == key)
+      return s;
   }
   throw Error(ErrorKind::internal, fmt::format("unknown setting '{}'", key));
 }
 
 const std::string& Config::get(std::string_view key) const {
   for (const Setting& s : settings_) {
-    if (s.key == key) return s.value;
+    if (s.key == key)
+      return s.value;
   }
   throw Error(ErrorKind::internal, fmt::format("unknown setting '{}'", key));
 }
@@ -228,7 +237,8 @@ int Config::get_int(std::string_view key) const {
 void Config::set(std::string_view key, std::string value, Source source, std::string origin,
                  std::string_view where) {
   const KeySpec* spec = spec_for(key);
-  if (spec == nullptr) throw Error(ErrorKind::invalid_input, unknown_key_message(key, where));
+  if (spec == nullptr)
+    throw Error(ErrorKind::invalid_input, unknown_key_message(key, where));
   value = util::trim(value);
   switch (spec->type) {
     case Type::integer: {

@@ -11,7 +11,8 @@ namespace csss::config {
 
 // Where a setting's value came from. Layers, lowest priority first:
 //   1. built-in defaults (the table in config.cpp, which documents each key);
-//   2. the YAML file: --config, else CSSS_CONFIG, else $XDG_CONFIG_HOME/csss/config.yaml if present;
+//   2. the YAML file: --config, else CSSS_CONFIG, else $XDG_CONFIG_HOME/csss/config.yaml if
+//   present;
 //   3. environment variables: CSSS_ + the key in upper case with '.' as '_' (CSSS_SMTP_URL);
 //   4. command-line flags (--data-dir).
 enum class Source { builtin, file, environment, flag };

@@ -17,8 +17,10 @@ std::string sha256_hex(std::string_view data) {
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
   ensure_sodium();
-  if (a.size() != b.size()) return false;
-  if (a.empty()) return true;
+  if (a.size() != b.size())
+    return false;
+  if (a.empty())
+    return true;
   return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 

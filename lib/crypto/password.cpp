@@ -26,7 +26,8 @@ std::string hash_password(std::string_view password) {
 
 bool verify_password(std::string_view password, const std::string& hash) {
   ensure_sodium();
-  if (hash.size() >= crypto_pwhash_STRBYTES) return false;
+  if (hash.size() >= crypto_pwhash_STRBYTES)
+    return false;
   return crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
 }
 

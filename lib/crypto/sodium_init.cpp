@@ -8,7 +8,8 @@ namespace csss::crypto {
 
 void ensure_sodium() {
   static const bool ok = sodium_init() >= 0;
-  if (!ok) throw Error(ErrorKind::internal, "libsodium could not be initialised");
+  if (!ok)
+    throw Error(ErrorKind::internal, "libsodium could not be initialised");
 }
 
 }  // namespace csss::crypto

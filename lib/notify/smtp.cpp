@@ -28,7 +28,8 @@ std::size_t read_chunk(char* buffer, std::size_t size, std::size_t count, void* 
 // libcurl's process-wide initialisation, done once before the first handle.
 void ensure_curl() {
   static const bool ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-  if (!ok) throw Error(ErrorKind::internal, "libcurl could not be initialised");
+  if (!ok)
+    throw Error(ErrorKind::internal, "libcurl could not be initialised");
 }
 
 }  // namespace
@@ -41,12 +42,14 @@ std::string SmtpTransport::send(const MailMessage& message) {
   const std::string text = format_rfc5322(message, clock_.now());
   ensure_curl();
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
-  if (!curl) throw Error(ErrorKind::internal, "libcurl could not create a handle");
+  if (!curl)
+    throw Error(ErrorKind::internal, "libcurl could not create a handle");
 
   const std::string from = fmt::format("<{}>", address_of(message.from));
   const std::string to = fmt::format("<{}>", address_of(message.to));
   curl_slist* rcpt = curl_slist_append(nullptr, to.c_str());
-  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> rcpt_guard(rcpt, &curl_slist_free_all);
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> rcpt_guard(rcpt,
+                                                                         &curl_slist_free_all);
   Upload upload{text};
   char error_buffer[CURL_ERROR_SIZE] = {0};
 
@@ -70,9 +73,9 @@ std::string SmtpTransport::send(const MailMessage& message) {
 
   const CURLcode rc = curl_easy_perform(h);
   if (rc != CURLE_OK) {
-    throw Error(ErrorKind::io, fmt::format("could not send mail through {}: {}", settings_.url,
-                                           error_buffer[0] != '\0' ? error_buffer
-                                                                   : curl_easy_strerror(rc)));
+    throw Error(ErrorKind::io,
+                fmt::format("could not send mail through {}: {}", settings_.url,
+                            error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc)));
   }
   return settings_.url;
 }

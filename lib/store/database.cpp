@@ -30,8 +30,7 @@ constexpr int kBusyTimeoutMs = 30000;
     throw Error(ErrorKind::conflict, fmt::format("{}: {}", what, msg));
   }
   if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) {
-    throw Error(ErrorKind::io,
-                fmt::format("the store is damaged or not a CSSS store ({})", msg));
+    throw Error(ErrorKind::io, fmt::format("the store is damaged or not a CSSS store ({})", msg));
   }
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
     throw Error(ErrorKind::io, fmt::format("the store stayed busy for {} s ({}); try again",
@@ -43,7 +42,8 @@ constexpr int kBusyTimeoutMs = 30000;
 int pragma_int(sqlite3* db, const char* sql) {
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr);
-  if (rc != SQLITE_OK) throw_sqlite(db, rc, "reading the store header");
+  if (rc != SQLITE_OK)
+    throw_sqlite(db, rc, "reading the store header");
   rc = sqlite3_step(stmt);
   if (rc != SQLITE_ROW) {
     sqlite3_finalize(stmt);
@@ -60,43 +60,52 @@ int pragma_int(sqlite3* db, const char* sql) {
 
 Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
   const int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr);
-  if (rc != SQLITE_OK) throw_sqlite(db, rc, "preparing a query");
+  if (rc != SQLITE_OK)
+    throw_sqlite(db, rc, "preparing a query");
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::~Statement() {
+  sqlite3_finalize(stmt_);
+}
 
 Statement::Statement(Statement&& other) noexcept
     : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)) {}
 
 Statement& Statement::bind(int index, std::int64_t value) {
   const int rc = sqlite3_bind_int64(stmt_, index, value);
-  if (rc != SQLITE_OK) throw_sqlite(db_, rc, "binding a value");
+  if (rc != SQLITE_OK)
+    throw_sqlite(db_, rc, "binding a value");
   return *this;
 }
 
 Statement& Statement::bind(int index, double value) {
   const int rc = sqlite3_bind_double(stmt_, index, value);
-  if (rc != SQLITE_OK) throw_sqlite(db_, rc, "binding a value");
+  if (rc != SQLITE_OK)
+    throw_sqlite(db_, rc, "binding a value");
   return *this;
 }
 
 Statement& Statement::bind(int index, std::string_view value) {
-  const int rc = sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT,
-                                     SQLITE_UTF8);
-  if (rc != SQLITE_OK) throw_sqlite(db_, rc, "binding a value");
+  const int rc =
+      sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  if (rc != SQLITE_OK)
+    throw_sqlite(db_, rc, "binding a value");
   return *this;
 }
 
 Statement& Statement::bind(int index, std::nullopt_t) {
   const int rc = sqlite3_bind_null(stmt_, index);
-  if (rc != SQLITE_OK) throw_sqlite(db_, rc, "binding a value");
+  if (rc != SQLITE_OK)
+    throw_sqlite(db_, rc, "binding a value");
   return *this;
 }
 
 bool Statement::step() {
   const int rc = sqlite3_step(stmt_);
-  if (rc == SQLITE_ROW) return true;
-  if (rc == SQLITE_DONE) return false;
+  if (rc == SQLITE_ROW)
+    return true;
+  if (rc == SQLITE_DONE)
+    return false;
   sqlite3_reset(stmt_);
   throw_sqlite(db_, rc, "writing to the store");
 }
@@ -115,9 +124,13 @@ bool Statement::is_null(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }
 
-std::int64_t Statement::get_int(int column) const { return sqlite3_column_int64(stmt_, column); }
+std::int64_t Statement::get_int(int column) const {
+  return sqlite3_column_int64(stmt_, column);
+}
 
-double Statement::get_double(int column) const { return sqlite3_column_double(stmt_, column); }
+double Statement::get_double(int column) const {
+  return sqlite3_column_double(stmt_, column);
+}
 
 std::string Statement::get_text(int column) const {
   const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
@@ -126,12 +139,14 @@ std::string Statement::get_text(int column) const {
 }
 
 std::optional<std::int64_t> Statement::get_opt_int(int column) const {
-  if (is_null(column)) return std::nullopt;
+  if (is_null(column))
+    return std::nullopt;
   return get_int(column);
 }
 
 std::optional<std::string> Statement::get_opt_text(int column) const {
-  if (is_null(column)) return std::nullopt;
+  if (is_null(column))
+    return std::nullopt;
   return get_text(column);
 }
 
@@ -156,14 +171,16 @@ Database Database::open(const std::filesystem::path& path, OpenMode mode) {
       throw Error(ErrorKind::io,
                   fmt::format("cannot create store {}: {}", path.string(), std::strerror(errno)));
     }
-    if (fd >= 0) ::close(fd);
+    if (fd >= 0)
+      ::close(fd);
   }
 
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   Database db(raw, path);
-  if (rc != SQLITE_OK) throw_sqlite(raw, rc, fmt::format("cannot open store {}", path.string()));
+  if (rc != SQLITE_OK)
+    throw_sqlite(raw, rc, fmt::format("cannot open store {}", path.string()));
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, kBusyTimeoutMs);
 
@@ -182,20 +199,24 @@ Database Database::open(const std::filesystem::path& path, OpenMode mode) {
                             path.string()));
   }
   if (version > latest_schema_version()) {
-    throw Error(ErrorKind::io,
-                fmt::format("the store {} was written by a newer csss (schema version {}; this csss "
-                            "knows up to {}); use that version or upgrade csss",
-                            path.string(), version, latest_schema_version()));
+    throw Error(
+        ErrorKind::io,
+        fmt::format("the store {} was written by a newer csss (schema version {}; this csss "
+                    "knows up to {}); use that version or upgrade csss",
+                    path.string(), version, latest_schema_version()));
   }
   db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = FULL");
   db.exec("PRAGMA foreign_keys = ON");
-  if (app_id == 0) db.exec(fmt::format("PRAGMA application_id = {}", kApplicationId));
+  if (app_id == 0)
+    db.exec(fmt::format("PRAGMA application_id = {}", kApplicationId));
   migrate(db);
   return db;
 }
 
-Database::~Database() { sqlite3_close_v2(db_); }
+Database::~Database() {
+  sqlite3_close_v2(db_);
+}
 
 Database::Database(Database&& other) noexcept
     : db_(std::exchange(other.db_, nullptr)), path_(std::move(other.path_)) {}
@@ -210,15 +231,23 @@ void Database::exec(std::string_view sql) {
   }
 }
 
-std::int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
+std::int64_t Database::last_insert_rowid() const {
+  return sqlite3_last_insert_rowid(db_);
+}
 
-bool Database::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
+bool Database::in_transaction() const {
+  return sqlite3_get_autocommit(db_) == 0;
+}
 
-int Database::schema_version() const { return pragma_int(db_, "PRAGMA user_version"); }
+int Database::schema_version() const {
+  return pragma_int(db_, "PRAGMA user_version");
+}
 
 // ---- Transaction ----
 
-Transaction::Transaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+Transaction::Transaction(Database& db) : db_(db) {
+  db_.exec("BEGIN IMMEDIATE");
+}
 
 Transaction::~Transaction() {
   if (!done_) {

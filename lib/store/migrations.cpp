@@ -32,6 +32,15 @@ CREATE TABLE users (
   password_changed_at INTEGER NOT NULL
 ) STRICT;
 
+-- Failed-login counts for emails that have no account, kept like users.failed_logins and
+-- users.locked_until so that a lockout looks the same whether or not the account exists.
+CREATE TABLE login_throttle (
+  email        TEXT PRIMARY KEY COLLATE NOCASE,
+  failures     INTEGER NOT NULL,
+  locked_until INTEGER,
+  updated_at   INTEGER NOT NULL
+) STRICT;
+
 -- A login session. Only the SHA-256 of the token is kept; the token itself lives in the user's
 -- 0600 session file. An admin's session starts 'awaiting_otp' and becomes 'active' once the
 -- emailed code is entered.
@@ -92,15 +101,19 @@ CREATE TABLE audit_head (
 
 }  // namespace
 
-int latest_schema_version() { return kMigrations.back().version; }
+int latest_schema_version() {
+  return kMigrations.back().version;
+}
 
 void migrate(Database& db) {
-  if (db.schema_version() >= latest_schema_version()) return;
+  if (db.schema_version() >= latest_schema_version())
+    return;
   Transaction tx(db);
   // Read again under the write lock: another process may have migrated meanwhile.
   const int current = db.schema_version();
   for (const Migration& m : kMigrations) {
-    if (m.version <= current) continue;
+    if (m.version <= current)
+      continue;
     db.exec(m.sql);
     db.exec(fmt::format("PRAGMA user_version = {}", m.version));
   }

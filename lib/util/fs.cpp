@@ -20,14 +20,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
 
 // Closes a file descriptor on scope exit.
 class Fd {
  public:
   explicit Fd(int fd) : fd_(fd) {}
   ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0)
+      ::close(fd_);
   }
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
@@ -57,13 +60,15 @@ void ensure_private_dir(const fs::path& dir) {
     throw Error(ErrorKind::io, fmt::format("cannot use {}: {}", dir.string(), errno_text(errno)));
   }
   std::error_code ec;
-  if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);
+  if (dir.has_parent_path())
+    fs::create_directories(dir.parent_path(), ec);
   if (ec) {
-    throw Error(ErrorKind::io, fmt::format("cannot create {}: {}", dir.parent_path().string(),
-                                           ec.message()));
+    throw Error(ErrorKind::io,
+                fmt::format("cannot create {}: {}", dir.parent_path().string(), ec.message()));
   }
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    throw Error(ErrorKind::io, fmt::format("cannot create {}: {}", dir.string(), errno_text(errno)));
+    throw Error(ErrorKind::io,
+                fmt::format("cannot create {}: {}", dir.string(), errno_text(errno)));
   }
   // mkdir honours the umask, which can only remove bits; chmod makes the mode exact.
   ::chmod(dir.c_str(), 0700);
@@ -71,21 +76,24 @@ void ensure_private_dir(const fs::path& dir) {
 
 void write_private_file(const fs::path& path, std::string_view content) {
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  const fs::path tmp = dir / fmt::format(".{}.{}.tmp", path.filename().string(),
-                                         crypto::random_hex(8));
+  const fs::path tmp =
+      dir / fmt::format(".{}.{}.tmp", path.filename().string(), crypto::random_hex(8));
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (fd.get() < 0) {
-    throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", path.string(), errno_text(errno)));
+    throw Error(ErrorKind::io,
+                fmt::format("cannot write {}: {}", path.string(), errno_text(errno)));
   }
   const char* p = content.data();
   std::size_t left = content.size();
   while (left > 0) {
     const ssize_t n = ::write(fd.get(), p, left);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       const int err = errno;
       ::unlink(tmp.c_str());
-      throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", path.string(), errno_text(err)));
+      throw Error(ErrorKind::io,
+                  fmt::format("cannot write {}: {}", path.string(), errno_text(err)));
     }
     p += n;
     left -= static_cast<std::size_t>(n);
@@ -101,7 +109,8 @@ void write_private_file(const fs::path& path, std::string_view content) {
     throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", path.string(), errno_text(err)));
   }
   Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd.get() >= 0) ::fsync(dfd.get());
+  if (dfd.get() >= 0)
+    ::fsync(dfd.get());
 }
 
 std::string read_file(const fs::path& path, std::size_t max_bytes) {
@@ -114,19 +123,21 @@ std::string read_file(const fs::path& path, std::size_t max_bytes) {
     throw Error(ErrorKind::io, fmt::format("cannot read {}: not a regular file", path.string()));
   }
   if (static_cast<std::size_t>(st.st_size) > max_bytes) {
-    throw Error(ErrorKind::invalid_input,
-                fmt::format("{} is too large ({} bytes; the limit is {})", path.string(),
-                            st.st_size, max_bytes));
+    throw Error(ErrorKind::invalid_input, fmt::format("{} is too large ({} bytes; the limit is {})",
+                                                      path.string(), st.st_size, max_bytes));
   }
   std::string out;
   char buf[8192];
   for (;;) {
     const ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      throw Error(ErrorKind::io, fmt::format("cannot read {}: {}", path.string(), errno_text(errno)));
+      if (errno == EINTR)
+        continue;
+      throw Error(ErrorKind::io,
+                  fmt::format("cannot read {}: {}", path.string(), errno_text(errno)));
     }
-    if (n == 0) break;
+    if (n == 0)
+      break;
     out.append(buf, static_cast<std::size_t>(n));
     if (out.size() > max_bytes) {
       throw Error(ErrorKind::invalid_input,
@@ -146,8 +157,8 @@ void require_private_file(const fs::path& path, std::string_view what) {
     throw Error(ErrorKind::io, fmt::format("{} {} is not a regular file", what, path.string()));
   }
   if (st.st_uid != ::geteuid()) {
-    throw Error(ErrorKind::io,
-                fmt::format("{} {} belongs to another user; refusing to use it", what, path.string()));
+    throw Error(ErrorKind::io, fmt::format("{} {} belongs to another user; refusing to use it",
+                                           what, path.string()));
   }
   if ((st.st_mode & 077) != 0) {
     throw Error(ErrorKind::io,
@@ -158,7 +169,8 @@ void require_private_file(const fs::path& path, std::string_view what) {
 }
 
 fs::path xdg_dir(const char* env_var, std::string_view fallback) {
-  if (const char* v = std::getenv(env_var); v != nullptr && v[0] == '/') return fs::path(v);
+  if (const char* v = std::getenv(env_var); v != nullptr && v[0] == '/')
+    return fs::path(v);
   const char* home = std::getenv("HOME");
   if (home == nullptr || home[0] != '/') {
     throw Error(ErrorKind::io, fmt::format("neither {} nor HOME is set to an absolute path; "

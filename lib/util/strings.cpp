@@ -1,21 +1,23 @@
 #include "util/strings.hpp"
 
 #include <algorithm>
-#include <numeric>
 
 namespace csss::util {
 
 std::string trim(std::string_view s) {
   const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  while (!s.empty() && is_space(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back()))
+    s.remove_suffix(1);
   return std::string(s);
 }
 
 std::string to_lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
   }
   return out;
 }
@@ -26,7 +28,8 @@ std::vector<std::string> split(std::string_view s, char sep) {
   for (;;) {
     const std::size_t pos = s.find(sep, start);
     out.emplace_back(s.substr(start, pos == std::string_view::npos ? pos : pos - start));
-    if (pos == std::string_view::npos) break;
+    if (pos == std::string_view::npos)
+      break;
     start = pos + 1;
   }
   return out;
@@ -35,25 +38,30 @@ std::vector<std::string> split(std::string_view s, char sep) {
 std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   std::string out;
   for (std::size_t i = 0; i < parts.size(); ++i) {
-    if (i > 0) out += sep;
+    if (i > 0)
+      out += sep;
     out += parts[i];
   }
   return out;
 }
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  std::iota(row.begin(), row.end(), std::size_t{0});
+  // Optimal string alignment: a full matrix, since the transposition looks two rows back.
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i)
+    d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j)
+    d[0][j] = j;
   for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
     for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
     }
   }
-  return row[b.size()];
+  return d[a.size()][b.size()];
 }
 
 std::vector<std::string> suggestions(std::string_view word,
@@ -62,12 +70,14 @@ std::vector<std::string> suggestions(std::string_view word,
   for (const auto& c : candidates) {
     const std::size_t d = edit_distance(word, c);
     const bool prefix = word.size() >= 2 && c.starts_with(word);
-    if (d <= 2 || prefix) scored.emplace_back(prefix ? 0 : d, c);
+    if (d <= 2 || prefix)
+      scored.emplace_back(prefix ? 0 : d, c);
   }
   std::stable_sort(scored.begin(), scored.end(),
                    [](const auto& x, const auto& y) { return x.first < y.first; });
   std::vector<std::string> out;
-  for (auto& [d, c] : scored) out.push_back(std::move(c));
+  for (auto& [d, c] : scored)
+    out.push_back(std::move(c));
   return out;
 }
 
@@ -92,10 +102,12 @@ bool is_valid_utf8(std::string_view s) {
     } else {
       return false;
     }
-    if (i + len > s.size()) return false;
+    if (i + len > s.size())
+      return false;
     for (std::size_t k = 1; k < len; ++k) {
       const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
+      if ((cc & 0xC0) != 0x80)
+        return false;
       cp = (cp << 6) | (cc & 0x3F);
     }
     // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.

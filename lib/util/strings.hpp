@@ -12,11 +12,13 @@ std::string to_lower(std::string_view s);
 std::vector<std::string> split(std::string_view s, char sep);
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
 
-// Edit distance (insertions, deletions, substitutions), for "did you mean" suggestions.
+// Edit distance counting insertions, deletions, substitutions and swaps of two neighbouring
+// characters as one edit each (optimal string alignment), for "did you mean" suggestions.
 std::size_t edit_distance(std::string_view a, std::string_view b);
 
 // The candidates closest to `word` (distance at most 2, or a prefix of one), best first.
-std::vector<std::string> suggestions(std::string_view word, const std::vector<std::string>& candidates);
+std::vector<std::string> suggestions(std::string_view word,
+                                     const std::vector<std::string>& candidates);
 
 bool is_valid_utf8(std::string_view s);
 
