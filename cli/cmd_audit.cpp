@@ -26,19 +26,23 @@ struct AuditOptions {
 std::int64_t parse_time_ms(const std::string& text, std::string_view option) {
   const auto t = util::parse_utc(text);
   if (!t) {
-    throw Error(ErrorKind::invalid_input,
-                fmt::format("{} '{}' is not a UTC date like 2026-11-21 or 2026-11-21T08:30",
-                            option, text));
+    throw Error(
+        ErrorKind::invalid_input,
+        fmt::format("{} '{}' is not a UTC date like 2026-11-21 or 2026-11-21T08:30", option, text));
   }
   return *t * 1000;
 }
 
 void run_list(const AuditOptions& opt, Context& ctx) {
   audit::Filter filter;
-  if (!opt.actor.empty()) filter.actor = opt.actor;
-  if (!opt.action.empty()) filter.action = opt.action;
-  if (!opt.since.empty()) filter.since_ms = parse_time_ms(opt.since, "--since");
-  if (!opt.until.empty()) filter.until_ms = parse_time_ms(opt.until, "--until");
+  if (!opt.actor.empty())
+    filter.actor = opt.actor;
+  if (!opt.action.empty())
+    filter.action = opt.action;
+  if (!opt.since.empty())
+    filter.since_ms = parse_time_ms(opt.since, "--since");
+  if (!opt.until.empty())
+    filter.until_ms = parse_time_ms(opt.until, "--until");
   filter.limit = opt.limit;
   const auth::Principal who = ctx.require_login();
   auth::require(who, auth::Action::read_audit, "audit", ctx.audit());
@@ -57,11 +61,10 @@ void run_list(const AuditOptions& opt, Context& ctx) {
     rows.push_back({std::to_string(r.seq), util::format_utc_ms(r.at_ms), r.actor, r.action,
                     r.object, std::string(audit::to_string(r.outcome)), r.detail});
   }
-  ctx.result(doc, records.empty()
-                      ? "No audit records match.\n"
-                      : format_table({"SEQ", "TIME (UTC)", "ACTOR", "ACTION", "OBJECT", "OUTCOME",
-                                      "DETAIL"},
-                                     rows));
+  ctx.result(doc, records.empty() ? "No audit records match.\n"
+                                  : format_table({"SEQ", "TIME (UTC)", "ACTOR", "ACTION", "OBJECT",
+                                                  "OUTCOME", "DETAIL"},
+                                                 rows));
 }
 
 void run_verify(Context& ctx) {
@@ -82,7 +85,8 @@ void setup_audit(CLI::App& app, Context& ctx) {
   auto opt = std::make_shared<AuditOptions>();
   CLI::App* audit = app.add_subcommand("audit", "Read and verify the audit log (admins only)");
   audit->require_subcommand(1);
-  audit->footer("Examples:\n  csss audit verify\n  csss audit list --action 'login*' --since 2026-11-01");
+  audit->footer(
+      "Examples:\n  csss audit verify\n  csss audit list --action 'login*' --since 2026-11-01");
 
   CLI::App* list = audit->add_subcommand("list", "List audit records, oldest first");
   list->add_option("--actor", opt->actor, "Only records of this actor (an email, or 'system')");
@@ -90,7 +94,8 @@ void setup_audit(CLI::App& app, Context& ctx) {
                    "Only this action (login, user.add, ...); a trailing '*' matches a prefix");
   list->add_option("--since", opt->since, "From this UTC time on (2026-11-21 or 2026-11-21T08:30)");
   list->add_option("--until", opt->until, "Before this UTC time");
-  list->add_option("--limit", opt->limit, "Only the newest N matching records");
+  list->add_option("--limit", opt->limit, "Only the newest N matching records")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
   list->footer("Example:\n  csss audit list --actor doctor@clinic.example --limit 20");
   list->callback([opt, &ctx] { run_list(*opt, ctx); });
 

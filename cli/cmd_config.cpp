@@ -29,8 +29,8 @@ void run_show(Context& ctx) {
   const nlohmann::json doc = {
       {"file", cfg.file() ? nlohmann::json(cfg.file()->string()) : nlohmann::json(nullptr)},
       {"settings", settings}};
-  std::string text = fmt::format("config file: {}\n\n",
-                                 cfg.file() ? cfg.file()->string() : "(none)");
+  std::string text =
+      fmt::format("config file: {}\n\n", cfg.file() ? cfg.file()->string() : "(none)");
   text += format_table({"KEY", "VALUE", "FROM"}, rows);
   ctx.result(doc, text);
 }
@@ -40,6 +40,7 @@ void run_show(Context& ctx) {
 void setup_config(CLI::App& app, Context& ctx) {
   CLI::App* config = app.add_subcommand("config", "Show the configuration");
   config->require_subcommand(1);
+  config->footer("Example:\n  csss config show --json");
   CLI::App* show = config->add_subcommand("show", "Print every setting, its value and its origin");
   show->footer(
       "Layers, lowest first: built-in defaults; the YAML file (--config, CSSS_CONFIG, or\n"

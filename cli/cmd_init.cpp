@@ -31,6 +31,17 @@ void run_init(const InitOptions& opt, Context& ctx) {
   }
   const auto data_dir = ctx.config().data_dir();
   const bool existed = std::filesystem::exists(data_dir / "csss.db");
+  if (std::filesystem::exists(data_dir) && !std::filesystem::is_directory(data_dir)) {
+    throw Error(ErrorKind::io, fmt::format("{} exists but is not a directory", data_dir.string()));
+  }
+  // A new store gets its admin's password asked and checked before anything is written.
+  const auto ask_password = [&] {
+    admin->password = obtain_password(opt.password_stdin,
+                                      fmt::format("New password for {}: ", admin->email), true);
+    auth::check_password(admin->password, settings, admin->email);
+  };
+  if (admin && !existed)
+    ask_password();
 
   store::Database& db = ctx.db(store::OpenMode::create);
   if (!existed) {
@@ -44,16 +55,15 @@ void run_init(const InitOptions& opt, Context& ctx) {
     if (existing && existing->role == auth::Role::admin) {
       admin_state = "exists";
     } else if (accounts.has_admin()) {
-      throw Error(ErrorKind::conflict,
-                  "an admin account exists already; admins add further accounts with: csss user add");
+      throw Error(
+          ErrorKind::conflict,
+          "an admin account exists already; admins add further accounts with: csss user add");
     } else if (existing) {
-      throw Error(ErrorKind::conflict,
-                  fmt::format("'{}' is a {} account, not an admin", admin->email,
-                              auth::to_string(existing->role)));
+      throw Error(ErrorKind::conflict, fmt::format("'{}' is a {} account, not an admin",
+                                                   admin->email, auth::to_string(existing->role)));
     } else {
-      admin->password = obtain_password(
-          opt.password_stdin, fmt::format("New password for {}: ", admin->email), true);
-      auth::check_password(admin->password, settings, admin->email);
+      if (admin->password.empty())
+        ask_password();
       accounts.create_first_admin(*admin);
       admin_state = "created";
     }
@@ -66,14 +76,17 @@ void run_init(const InitOptions& opt, Context& ctx) {
                         {"admin", admin ? nlohmann::json(admin->email) : nlohmann::json(nullptr)},
                         {"admin_state", admin_state}};
   std::string text = fmt::format("{} store in {} (schema version {})\n",
-                                 existed ? "Using the existing" : "Created a new", data_dir.string(),
-                                 db.schema_version());
-  if (admin_state == "created") text += fmt::format("Created admin account {}\n", admin->email);
-  if (admin_state == "exists") text += fmt::format("Admin account {} exists already\n", admin->email);
+                                 existed ? "Using the existing" : "Created a new",
+                                 data_dir.string(), db.schema_version());
+  if (admin_state == "created")
+    text += fmt::format("Created admin account {}\n", admin->email);
+  if (admin_state == "exists")
+    text += fmt::format("Admin account {} exists already\n", admin->email);
   if (!admin && !accounts.has_admin()) {
     text += "No admin account yet: run csss init --admin-email EMAIL\n";
   }
-  if (ctx.options().quiet) text.clear();
+  if (ctx.options().quiet)
+    text.clear();
   ctx.result(doc, text);
 }
 
@@ -81,7 +94,8 @@ void run_init(const InitOptions& opt, Context& ctx) {
 
 void setup_init(CLI::App& app, Context& ctx) {
   auto opt = std::make_shared<InitOptions>();
-  CLI::App* cmd = app.add_subcommand("init", "Create the data directory, the store and the first admin");
+  CLI::App* cmd =
+      app.add_subcommand("init", "Create the data directory, the store and the first admin");
   cmd->add_option("--admin-email", opt->admin_email, "Email of the first admin account");
   cmd->add_option("--admin-name", opt->admin_name, "Full name of the first admin account")
       ->capture_default_str();

@@ -22,11 +22,12 @@ struct LoginOptions {
   bool password_stdin = false;
 };
 
-// The token in the session file, or nullopt when it is missing or cannot be trusted (a login
-// replaces it either way).
+// The token in the session file, to end its session, or nullopt when there is none (a login
+// replaces the file either way). A file that is refused for logins because others may read it
+// still names a session to end: all the more, since its token may have been copied.
 std::optional<std::string> previous_token(Context& ctx) {
   try {
-    return auth::read_session_token(ctx.session_path());
+    return auth::read_session_token(ctx.session_path(), auth::FileCheck::skip_permissions);
   } catch (const Error&) {
     return std::nullopt;
   }
@@ -43,7 +44,8 @@ void run_login(const LoginOptions& opt, Context& ctx) {
         obtain_password(opt.password_stdin, fmt::format("Password for {}: ", opt.email), false);
     res = authn.login(opt.email, password);
     // A new login ends the session this file held before.
-    if (const auto old = previous_token(ctx)) authn.logout(*old);
+    if (const auto old = previous_token(ctx))
+      authn.logout(*old);
   }
   auth::write_session_token(path, res.token);
 
@@ -63,7 +65,8 @@ void run_login(const LoginOptions& opt, Context& ctx) {
                        res.user.email, auth::to_string(res.user.role),
                        util::format_utc(res.expires_at), ctx.auth_settings().session_idle_minutes);
   }
-  if (ctx.options().quiet) text.clear();
+  if (ctx.options().quiet)
+    text.clear();
   ctx.result(doc, text);
 }
 
@@ -72,8 +75,9 @@ void run_logout(Context& ctx) {
   const auto token = previous_token(ctx);
   const bool ended = token && ctx.authenticator().logout(*token);
   auth::remove_session_file(path);
-  ctx.result({{"logged_out", ended}},
-             ctx.options().quiet ? "" : (ended ? "Logged out.\n" : "There was no session to end.\n"));
+  ctx.result(
+      {{"logged_out", ended}},
+      ctx.options().quiet ? "" : (ended ? "Logged out.\n" : "There was no session to end.\n"));
 }
 
 void run_whoami(Context& ctx) {

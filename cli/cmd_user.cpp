@@ -26,8 +26,9 @@ struct UserOptions {
 auth::Role parse_role_or_throw(const std::string& text) {
   const auto role = auth::parse_role(text);
   if (!role) {
-    throw Error(ErrorKind::invalid_input,
-                fmt::format("unknown role '{}'; roles are patient, doctor, pharmacist, admin", text));
+    throw Error(
+        ErrorKind::invalid_input,
+        fmt::format("unknown role '{}'; roles are patient, doctor, pharmacist, admin", text));
   }
   return *role;
 }
@@ -49,28 +50,32 @@ void run_add(const UserOptions& opt, Context& ctx) {
   auth::require(who, auth::Action::manage_users, "user:" + nu.email, ctx.audit());
   auto accounts = ctx.accounts();
   if (accounts.find(nu.email)) {
-    throw Error(ErrorKind::conflict, fmt::format("an account with email '{}' exists already", nu.email));
+    throw Error(ErrorKind::conflict,
+                fmt::format("an account with email '{}' exists already", nu.email));
   }
-  nu.password = obtain_password(opt.password_stdin,
-                                fmt::format("New password for {}: ", nu.email), true);
+  nu.password =
+      obtain_password(opt.password_stdin, fmt::format("New password for {}: ", nu.email), true);
   const auth::User u = accounts.add(who, nu);
   const auto now = ctx.clock().now();
   ctx.result(user_json(u, now),
-             ctx.options().quiet ? "" : fmt::format("Added {} account {}\n", auth::to_string(u.role),
-                                                    u.email));
+             ctx.options().quiet
+                 ? ""
+                 : fmt::format("Added {} account {}\n", auth::to_string(u.role), u.email));
 }
 
 void run_list(const UserOptions& opt, Context& ctx) {
   const auth::Principal who = ctx.require_login();
   std::optional<auth::Role> role;
-  if (!opt.role.empty()) role = parse_role_or_throw(opt.role);
+  if (!opt.role.empty())
+    role = parse_role_or_throw(opt.role);
   const auto users = ctx.accounts().list(who, role);
   const auto now = ctx.clock().now();
   nlohmann::json doc = nlohmann::json::array();
   std::vector<std::vector<std::string>> rows;
   for (const auto& u : users) {
     doc.push_back(user_json(u, now));
-    rows.push_back({u.email, std::string(auth::to_string(u.role)), u.full_name, user_status(u, now)});
+    rows.push_back(
+        {u.email, std::string(auth::to_string(u.role)), u.full_name, user_status(u, now)});
   }
   ctx.result(doc, users.empty() ? "No accounts.\n"
                                 : format_table({"EMAIL", "ROLE", "NAME", "STATUS"}, rows));
@@ -87,9 +92,10 @@ void run_disable(const UserOptions& opt, Context& ctx, bool disabled) {
   const auth::Principal who = ctx.require_login();
   const auth::User u = ctx.accounts().set_disabled(who, opt.email, disabled);
   ctx.result(user_json(u, ctx.clock().now()),
-             ctx.options().quiet ? ""
-                                 : fmt::format("{} {}{}\n", disabled ? "Disabled" : "Enabled",
-                                               u.email, disabled ? "; its sessions are ended" : ""));
+             ctx.options().quiet
+                 ? ""
+                 : fmt::format("{} {}{}\n", disabled ? "Disabled" : "Enabled", u.email,
+                               disabled ? "; its sessions are ended" : ""));
 }
 
 void run_unlock(const UserOptions& opt, Context& ctx) {
@@ -109,16 +115,16 @@ void run_passwd(const UserOptions& opt, Context& ctx) {
     if (!accounts.find(target)) {
       throw Error(ErrorKind::not_found, fmt::format("no account with email '{}'", target));
     }
-    const std::string replacement = obtain_password(
-        opt.password_stdin, fmt::format("New password for {}: ", target), true);
+    const std::string replacement =
+        obtain_password(opt.password_stdin, fmt::format("New password for {}: ", target), true);
     accounts.set_password(who, target, replacement);
   } else {
-    const std::string current =
-        opt.password_stdin ? read_stdin_line("the current password (first line)")
-                           : prompt_secret("Current password: ");
-    const std::string replacement =
-        opt.password_stdin ? read_stdin_line("the new password (second line)")
-                           : obtain_password(false, "New password: ", true);
+    const std::string current = opt.password_stdin
+                                    ? read_stdin_line("the current password (first line)")
+                                    : prompt_secret("Current password: ");
+    const std::string replacement = opt.password_stdin
+                                        ? read_stdin_line("the new password (second line)")
+                                        : obtain_password(false, "New password: ", true);
     accounts.change_own_password(who, current, replacement);
   }
   ctx.result({{"email", target}, {"password_changed", true}},

@@ -13,7 +13,9 @@ namespace csss::cli {
 
 namespace {
 
-const char* getenv_lookup(const char* name) { return std::getenv(name); }
+const char* getenv_lookup(const char* name) {
+  return std::getenv(name);
+}
 
 }  // namespace
 
@@ -39,18 +41,23 @@ store::Database& Context::db(store::OpenMode mode) {
 }
 
 audit::AuditLog& Context::audit() {
-  if (!audit_) audit_.emplace(db(), clock_);
+  if (!audit_)
+    audit_.emplace(db(), clock_);
   return *audit_;
 }
 
 notify::MailTransport& Context::mail() {
-  if (!mail_) mail_ = notify::make_transport(config(), clock_);
+  if (!mail_)
+    mail_ = notify::make_transport(config(), clock_);
   return *mail_;
 }
 
-std::filesystem::path Context::session_path() { return auth::session_file_path(&getenv_lookup); }
+std::filesystem::path Context::session_path() {
+  return auth::session_file_path(&getenv_lookup);
+}
 
 auth::Principal Context::require_login() {
+  db();  // a missing store is the problem to report first, not the missing session
   const auto token = auth::read_session_token(session_path());
   if (!token) {
     throw Error(ErrorKind::authentication, "not logged in; log in with: csss login --email EMAIL");
@@ -68,9 +75,11 @@ void Context::result(const nlohmann::json& doc, std::string_view text) {
 }
 
 void Context::info(std::string_view text) {
-  if (options_.json || options_.quiet) return;
+  if (options_.json || options_.quiet)
+    return;
   std::fwrite(text.data(), 1, text.size(), stdout);
-  if (!text.empty() && text.back() != '\n') std::fputc('\n', stdout);
+  if (!text.empty() && text.back() != '\n')
+    std::fputc('\n', stdout);
 }
 
 }  // namespace csss::cli

@@ -20,9 +20,11 @@ std::size_t width(const std::string& s) {
 
 std::string format_table(const std::vector<std::string>& header,
                          const std::vector<std::vector<std::string>>& rows) {
-  if (rows.empty()) return "";
+  if (rows.empty())
+    return "";
   std::vector<std::size_t> widths(header.size());
-  for (std::size_t i = 0; i < header.size(); ++i) widths[i] = width(header[i]);
+  for (std::size_t i = 0; i < header.size(); ++i)
+    widths[i] = width(header[i]);
   for (const auto& row : rows) {
     for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) {
       widths[i] = std::max(widths[i], width(row[i]));
@@ -33,12 +35,14 @@ std::string format_table(const std::vector<std::string>& header,
     std::string l;
     for (std::size_t i = 0; i < cells.size(); ++i) {
       l += cells[i];
-      if (i + 1 < cells.size()) l += std::string(widths[i] - width(cells[i]) + 2, ' ');
+      if (i + 1 < cells.size())
+        l += std::string(widths[i] - width(cells[i]) + 2, ' ');
     }
     out += l + "\n";
   };
   line(header);
-  for (const auto& row : rows) line(row);
+  for (const auto& row : rows)
+    line(row);
   return out;
 }
 
@@ -47,7 +51,8 @@ nlohmann::json json_time(std::optional<util::UnixSeconds> t) {
 }
 
 std::string user_status(const auth::User& user, util::UnixSeconds now) {
-  if (user.disabled) return "disabled";
+  if (user.disabled)
+    return "disabled";
   if (user.locked_until && *user.locked_until > now) {
     return "locked until " + util::format_utc(*user.locked_until);
   }

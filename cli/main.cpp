@@ -25,9 +25,9 @@ struct CommandEntry {
 
 // Every top-level command, in the order --help lists them.
 constexpr CommandEntry kCommands[] = {
-    {csss::cli::setup_init},  {csss::cli::setup_login}, {csss::cli::setup_logout},
-    {csss::cli::setup_whoami}, {csss::cli::setup_user},  {csss::cli::setup_audit},
-    {csss::cli::setup_roles}, {csss::cli::setup_config},
+    {csss::cli::setup_init},   {csss::cli::setup_login},  {csss::cli::setup_logout},
+    {csss::cli::setup_whoami}, {csss::cli::setup_user},   {csss::cli::setup_audit},
+    {csss::cli::setup_roles},  {csss::cli::setup_config},
 };
 
 // Global options whose value is the next argument.
@@ -40,20 +40,24 @@ std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv)
   std::string path = "csss";
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (arg == "--") return std::nullopt;
+    if (arg == "--")
+      return std::nullopt;
     if (arg.starts_with("-")) {
       for (std::string_view opt : kValueOptions) {
-        if (arg == opt) ++i;
+        if (arg == opt)
+          ++i;
       }
       continue;
     }
     const auto subs = current->get_subcommands([](CLI::App*) { return true; });
-    if (subs.empty()) return std::nullopt;
+    if (subs.empty())
+      return std::nullopt;
     CLI::App* next = nullptr;
     std::vector<std::string> names;
     for (CLI::App* s : subs) {
       names.push_back(s->get_name());
-      if (s->get_name() == arg) next = s;
+      if (s->get_name() == arg)
+        next = s;
     }
     if (next == nullptr) {
       const auto close = csss::util::suggestions(arg, names);
@@ -67,8 +71,30 @@ std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv)
   return std::nullopt;
 }
 
+// The message on one line: a line break or other control character from the user's input (an
+// email, a command) is shown escaped, so that it cannot end the error line or forge another one.
+std::string one_line(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7F) {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 int report_error(const csss::cli::GlobalOptions& options, csss::ErrorKind kind,
-                 const std::string& message) {
+                 const std::string& raw_message) {
+  const std::string message = one_line(raw_message);
   std::fflush(stdout);
   std::fprintf(stderr, "csss: error: %s\n", message.c_str());
   const int code = csss::exit_code(kind);
@@ -84,9 +110,10 @@ int report_error(const csss::cli::GlobalOptions& options, csss::ErrorKind kind,
 
 int main(int argc, char** argv) {
   csss::cli::GlobalOptions options;
-  CLI::App app{"CSSS, the Clinical Scan Support System: AI-assisted screening of medical scans "
-               "with a four-role clinical workflow.",
-               "csss"};
+  CLI::App app{
+      "CSSS, the Clinical Scan Support System: AI-assisted screening of medical scans "
+      "with a four-role clinical workflow.",
+      "csss"};
   app.require_subcommand(1);
   app.fallthrough();
   app.add_flag_callback(
@@ -113,10 +140,16 @@ int main(int argc, char** argv) {
       "Run 'csss COMMAND --help' for a command's options.");
 
   Context ctx(options);
-  for (const CommandEntry& command : kCommands) command.setup(app, ctx);
+  for (const CommandEntry& command : kCommands)
+    command.setup(app, ctx);
 
   try {
     if (const auto message = unknown_command(app, argc, argv)) {
+      // Nothing was parsed yet, so look for --json among the arguments for the error document.
+      for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i) {
+        if (std::string_view(argv[i]) == "--json")
+          options.json = true;
+      }
       return report_error(options, csss::ErrorKind::usage, *message);
     }
     app.parse(argc, argv);

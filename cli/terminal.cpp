@@ -13,7 +13,9 @@
 
 namespace csss::cli {
 
-bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
+bool stdout_is_terminal() {
+  return ::isatty(STDOUT_FILENO) == 1;
+}
 
 std::string prompt_secret(std::string_view prompt) {
   const int fd = ::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -33,9 +35,11 @@ std::string prompt_secret(std::string_view prompt) {
   std::string line;
   char c = 0;
   while (::read(fd, &c, 1) == 1 && c != '\n') {
-    if (c != '\r') line.push_back(c);
+    if (c != '\r')
+      line.push_back(c);
   }
-  if (have_termios) ::tcsetattr(fd, TCSAFLUSH, &saved);
+  if (have_termios)
+    ::tcsetattr(fd, TCSAFLUSH, &saved);
   ::close(fd);
   return line;
 }
@@ -45,16 +49,19 @@ std::string read_stdin_line(std::string_view what) {
   if (!std::getline(std::cin, line)) {
     throw Error(ErrorKind::invalid_input, fmt::format("expected {} on standard input", what));
   }
-  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (!line.empty() && line.back() == '\r')
+    line.pop_back();
   return line;
 }
 
 std::string obtain_password(bool from_stdin, std::string_view prompt, bool confirm) {
-  if (from_stdin) return read_stdin_line("a password");
+  if (from_stdin)
+    return read_stdin_line("a password");
   std::string first = prompt_secret(prompt);
   if (confirm) {
     const std::string again = prompt_secret("Repeat it: ");
-    if (again != first) throw Error(ErrorKind::invalid_input, "the two passwords differ");
+    if (again != first)
+      throw Error(ErrorKind::invalid_input, "the two passwords differ");
   }
   return first;
 }
