@@ -10,9 +10,10 @@ namespace csss::test {
 
 TempDir::TempDir() {
   const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string(base != nullptr && base[0] == '/' ? base : "/tmp") +
-                     "/csss-test-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  std::string tmpl =
+      std::string(base != nullptr && base[0] == '/' ? base : "/tmp") + "/csss-test-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr)
+    throw std::runtime_error("mkdtemp failed");
   path_ = tmpl;
 }
 

@@ -1,0 +1,116 @@
+// csss roles: the role policy matrix.
+#include <doctest/doctest.h>
+
+#include "cli_fixture.hpp"
+
+using namespace csss::test;
+
+namespace {
+
+struct Expected {
+  const char* action;
+  const char* description;
+  bool patient, doctor, pharmacist, admin;
+};
+
+// The policy of the specification: which role may do what.
+const Expected kMatrix[] = {
+    {"upload_scan", "upload a scan", true, false, false, false},
+    {"run_analysis", "run the AI analysis", false, true, false, false},
+    {"add_clinical_notes", "add clinical notes", false, true, false, false},
+    {"add_prescription", "add a prescription", false, false, true, false},
+    {"approve_report", "approve and send a report", false, false, false, true},
+    {"download_own_report", "download one's own report", true, false, false, false},
+    {"download_any_report", "download any report", false, true, true, true},
+    {"manage_users", "add and change accounts", false, false, false, true},
+    {"view_users", "list accounts", false, false, false, true},
+    {"read_audit", "read and verify the audit log", false, false, false, true},
+};
+
+std::string mark(bool b) {
+  return b ? "yes" : "-";
+}
+
+}  // namespace
+
+TEST_CASE("roles --json gives the whole policy matrix") {
+  Cli cli;
+  const auto r = cli.run({"--json", "roles"});
+  REQUIRE_OK(r);
+  const auto doc = json_of(r);
+  REQUIRE(doc.is_array());
+  REQUIRE(doc.size() == std::size(kMatrix));
+  for (std::size_t i = 0; i < std::size(kMatrix); ++i) {
+    const Expected& e = kMatrix[i];
+    INFO("action ", e.action);
+    const auto& row = doc[i];
+    CHECK(row["action"] == e.action);
+    CHECK(row["description"] == e.description);
+    CHECK(row["patient"] == e.patient);
+    CHECK(row["doctor"] == e.doctor);
+    CHECK(row["pharmacist"] == e.pharmacist);
+    CHECK(row["admin"] == e.admin);
+  }
+}
+
+TEST_CASE("roles prints one row per action with a column per role") {
+  Cli cli;
+  const auto r = cli.run({"roles"});
+  REQUIRE_OK(r);
+  const auto lines = [&] {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start < r.out.size()) {
+      const auto end = r.out.find('\n', start);
+      out.push_back(r.out.substr(start, end - start));
+      start = end + 1;
+    }
+    return out;
+  }();
+  REQUIRE(lines.size() == std::size(kMatrix) + 1);
+  CHECK(lines[0].starts_with("ACTION"));
+  for (const char* role : {"PATIENT", "DOCTOR", "PHARMACIST", "ADMIN"}) {
+    CHECK(contains(lines[0], role));
+  }
+  for (std::size_t i = 0; i < std::size(kMatrix); ++i) {
+    const Expected& e = kMatrix[i];
+    INFO("row ", lines[i + 1]);
+    CHECK(lines[i + 1].starts_with(e.description));
+    // The marks, in role order, after the description.
+    std::string rest = lines[i + 1].substr(std::string(e.description).size());
+    std::vector<std::string> marks;
+    std::size_t pos = 0;
+    while ((pos = rest.find_first_not_of(' ', pos)) != std::string::npos) {
+      const auto end = rest.find(' ', pos);
+      marks.push_back(rest.substr(pos, end - pos));
+      pos = end;
+    }
+    CHECK(marks == std::vector<std::string>{mark(e.patient), mark(e.doctor), mark(e.pharmacist),
+                                            mark(e.admin)});
+  }
+}
+
+TEST_CASE("roles needs neither a store nor a login") {
+  Cli cli;
+  CHECK_OK(cli.run({"roles"}));
+  CHECK_FALSE(fs::exists(cli.data_dir()));
+  CHECK_ERROR(cli.run({"roles", "extra"}), 2, "extra");
+}
+
+TEST_CASE("the policy the roles command shows is the one applied") {
+  Cli cli;
+  cli.init_with_admin();
+  // view_users: admin only.
+  for (const std::string role : {"patient", "doctor", "pharmacist"}) {
+    INFO("role ", role);
+    const Account a = cli.add_user(role);
+    Session s = cli.as(role);
+    s.login(a.email, a.password);
+    CHECK_ERROR(s.run({"user", "list"}), 4, "permission denied", "a " + role + " may not",
+                "list accounts", "allowed: admin");
+    CHECK_ERROR(s.run({"audit", "verify"}), 4, "read and verify the audit log");
+  }
+  cli.login_admin();
+  CHECK_OK(cli.run({"user", "list"}));
+  CHECK_OK(cli.run({"audit", "verify"}));
+}

@@ -1,0 +1,211 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <set>
+#include <string>
+
+#include "audit/audit_log.hpp"
+#include "auth/policy.hpp"
+#include "auth/role.hpp"
+#include "store/database.hpp"
+#include "support/check_error.hpp"
+#include "support/fakes.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace csss::auth;
+using csss::ErrorKind;
+using csss::test::check_error;
+using csss::test::contains;
+
+namespace {
+
+constexpr Role kRoles[] = {Role::patient, Role::doctor, Role::pharmacist, Role::admin};
+
+// Every enumerator of auth::Action. A new action must be added here and to the matrix below.
+constexpr Action kAllActions[] = {
+    Action::manage_users,        Action::view_users,     Action::read_audit,
+    Action::upload_scan,         Action::run_analysis,   Action::add_clinical_notes,
+    Action::add_prescription,    Action::approve_report, Action::download_own_report,
+    Action::download_any_report,
+};
+
+struct ExpectedRule {
+  Action action;
+  const char* name;
+  bool patient, doctor, pharmacist, admin;
+};
+
+// The permission matrix, row by row, in the policy table's order.
+constexpr ExpectedRule kMatrix[] = {
+    //                                                  patient doctor pharm  admin
+    {Action::upload_scan, "upload_scan", /*         */ true, false, false, false},
+    {Action::run_analysis, "run_analysis", /*       */ false, true, false, false},
+    {Action::add_clinical_notes, "add_clinical_notes", false, true, false, false},
+    {Action::add_prescription, "add_prescription", /**/ false, false, true, false},
+    {Action::approve_report, "approve_report", /*   */ false, false, false, true},
+    {Action::download_own_report, "download_own_report", true, false, false, false},
+    {Action::download_any_report, "download_any_report", false, true, true, true},
+    {Action::manage_users, "manage_users", /*       */ false, false, false, true},
+    {Action::view_users, "view_users", /*           */ false, false, false, true},
+    {Action::read_audit, "read_audit", /*           */ false, false, false, true},
+};
+
+bool expected(const ExpectedRule& rule, Role role) {
+  switch (role) {
+    case Role::patient:
+      return rule.patient;
+    case Role::doctor:
+      return rule.doctor;
+    case Role::pharmacist:
+      return rule.pharmacist;
+    case Role::admin:
+      return rule.admin;
+  }
+  return false;
+}
+
+Principal principal(Role role) {
+  Principal p;
+  p.user_id = 42;
+  p.email = std::string(to_string(role)) + "@example.org";
+  p.full_name = "Test";
+  p.role = role;
+  p.session_id = 7;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("auth::is_allowed matrix") {
+  for (const ExpectedRule& row : kMatrix) {
+    CAPTURE(std::string(row.name));
+    CHECK(to_string(row.action) == row.name);
+    CHECK(is_allowed(Role::patient, row.action) == row.patient);
+    CHECK(is_allowed(Role::doctor, row.action) == row.doctor);
+    CHECK(is_allowed(Role::pharmacist, row.action) == row.pharmacist);
+    CHECK(is_allowed(Role::admin, row.action) == row.admin);
+  }
+  SUBCASE("pinned rows, spelled out") {
+    CHECK(is_allowed(Role::patient, Action::upload_scan));
+    CHECK_FALSE(is_allowed(Role::doctor, Action::upload_scan));
+    CHECK_FALSE(is_allowed(Role::admin, Action::upload_scan));
+    CHECK(is_allowed(Role::doctor, Action::run_analysis));
+    CHECK_FALSE(is_allowed(Role::admin, Action::run_analysis));
+    CHECK(is_allowed(Role::pharmacist, Action::add_prescription));
+    CHECK_FALSE(is_allowed(Role::doctor, Action::add_prescription));
+    CHECK(is_allowed(Role::admin, Action::approve_report));
+    CHECK_FALSE(is_allowed(Role::doctor, Action::approve_report));
+    CHECK(is_allowed(Role::patient, Action::download_own_report));
+    CHECK_FALSE(is_allowed(Role::patient, Action::download_any_report));
+    CHECK_FALSE(is_allowed(Role::doctor, Action::manage_users));
+    CHECK_FALSE(is_allowed(Role::pharmacist, Action::read_audit));
+  }
+}
+
+TEST_CASE("auth::policy_rules") {
+  const auto rules = policy_rules();
+  SUBCASE("one rule per action, with the matrix's values and order") {
+    REQUIRE(rules.size() == std::size(kMatrix));
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+      CAPTURE(i);
+      CHECK(rules[i].action == kMatrix[i].action);
+      CHECK(rules[i].name == kMatrix[i].name);
+      CHECK(rules[i].patient == kMatrix[i].patient);
+      CHECK(rules[i].doctor == kMatrix[i].doctor);
+      CHECK(rules[i].pharmacist == kMatrix[i].pharmacist);
+      CHECK(rules[i].admin == kMatrix[i].admin);
+      CHECK_FALSE(rules[i].description.empty());
+    }
+  }
+  SUBCASE("every Action value has exactly one rule, and names are distinct") {
+    CHECK(rules.size() == std::size(kAllActions));
+    std::set<std::string_view> names;
+    for (Action action : kAllActions) {
+      CAPTURE(static_cast<int>(action));
+      const auto n = std::count_if(rules.begin(), rules.end(),
+                                   [&](const PolicyRule& r) { return r.action == action; });
+      CHECK(n == 1);
+      names.insert(to_string(action));
+    }
+    CHECK(names.size() == std::size(kAllActions));
+    for (const PolicyRule& r : rules)
+      CHECK_FALSE(r.name.empty());
+  }
+  SUBCASE("every action is allowed to someone") {
+    for (const PolicyRule& r : rules) {
+      CAPTURE(r.name);
+      CHECK((r.patient || r.doctor || r.pharmacist || r.admin));
+    }
+  }
+}
+
+TEST_CASE("auth::Role") {
+  for (Role role : kRoles)
+    CHECK(parse_role(to_string(role)) == role);
+  CHECK(to_string(Role::patient) == "patient");
+  CHECK(to_string(Role::doctor) == "doctor");
+  CHECK(to_string(Role::pharmacist) == "pharmacist");
+  CHECK(to_string(Role::admin) == "admin");
+  CHECK(parse_role("Admin") == std::nullopt);
+  CHECK(parse_role("") == std::nullopt);
+  CHECK(parse_role("nurse") == std::nullopt);
+  CHECK(parse_role("admin ") == std::nullopt);
+}
+
+TEST_CASE("auth::require") {
+  csss::test::TempDir dir;
+  csss::test::ManualClock clock;
+  auto db = csss::store::Database::open(dir / "csss.db", csss::store::OpenMode::create);
+  csss::audit::AuditLog audit(db, clock);
+
+  SUBCASE("denied: permission error naming role, action and who may, plus an audit row") {
+    const std::string msg = check_error(
+        [&] {
+          require(principal(Role::patient), Action::manage_users, "user:x@example.org", audit);
+        },
+        ErrorKind::permission, "permission denied");
+    CHECK(contains(msg, "a patient may not add and change accounts"));
+    CHECK(contains(msg, "(allowed: admin)"));
+    const auto rows = audit.list({});
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].actor == "patient@example.org");
+    CHECK(rows[0].action == "access.denied");
+    CHECK(rows[0].object == "user:x@example.org");
+    CHECK(rows[0].outcome == csss::audit::Outcome::denied);
+    CHECK(rows[0].detail == "manage_users");
+  }
+  SUBCASE("the message lists every allowed role") {
+    check_error(
+        [&] { require(principal(Role::patient), Action::download_any_report, "report:1", audit); },
+        ErrorKind::permission, "(allowed: doctor, pharmacist, admin)");
+  }
+  SUBCASE("allowed: no error and no audit row") {
+    CHECK_NOTHROW(require(principal(Role::admin), Action::manage_users, "users", audit));
+    CHECK_NOTHROW(require(principal(Role::doctor), Action::run_analysis, "scan:1", audit));
+    CHECK(audit.list({}).empty());
+  }
+  SUBCASE("the whole matrix: require agrees with is_allowed, one audit row per refusal") {
+    std::size_t denied = 0;
+    for (const ExpectedRule& row : kMatrix) {
+      for (Role role : kRoles) {
+        CAPTURE(std::string(row.name));
+        CAPTURE(to_string(role));
+        bool threw = false;
+        try {
+          require(principal(role), row.action, "object", audit);
+        } catch (const csss::Error& e) {
+          threw = true;
+          CHECK(e.kind() == ErrorKind::permission);
+        }
+        CHECK(threw == !expected(row, role));
+        if (threw)
+          ++denied;
+      }
+    }
+    CHECK(denied == 28);  // 40 cells, 12 of them allowed
+    csss::audit::Filter filter;
+    filter.action = "access.denied";
+    CHECK(audit.list(filter).size() == denied);
+    CHECK(audit.verify().intact);
+  }
+}

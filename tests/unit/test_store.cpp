@@ -1,0 +1,304 @@
+#include <doctest/doctest.h>
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+
+#include "store/database.hpp"
+#include "support/check_error.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace csss::store;
+using csss::ErrorKind;
+using csss::test::check_error;
+using csss::test::contains;
+using csss::test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kApplicationId = 0x43535353;  // "CSSS"
+
+// A connection through the plain SQLite C API, behind the store's back.
+class RawDb {
+ public:
+  explicit RawDb(const fs::path& path) {
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                            nullptr) == SQLITE_OK);
+  }
+  ~RawDb() { sqlite3_close_v2(db_); }
+  RawDb(const RawDb&) = delete;
+  RawDb& operator=(const RawDb&) = delete;
+
+  void exec(const std::string& sql) {
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+    const std::string msg = err != nullptr ? err : "";
+    sqlite3_free(err);
+    INFO(sql, ": ", msg);
+    REQUIRE(rc == SQLITE_OK);
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+unsigned mode_of(const fs::path& p) {
+  struct stat st {};
+  REQUIRE(::stat(p.c_str(), &st) == 0);
+  return st.st_mode & 07777;
+}
+
+std::int64_t query_int(Database& db, const std::string& sql) {
+  auto st = db.prepare(sql);
+  REQUIRE(st.step());
+  return st.get_int(0);
+}
+
+std::string query_text(Database& db, const std::string& sql) {
+  auto st = db.prepare(sql);
+  REQUIRE(st.step());
+  return st.get_text(0);
+}
+
+std::int64_t count_users(Database& db) {
+  return query_int(db, "SELECT count(*) FROM users");
+}
+
+void insert_user(Database& db, const std::string& email) {
+  db.prepare(
+        "INSERT INTO users (email, full_name, role, password_hash, created_at, "
+        "password_changed_at) VALUES (?, 'Test User', 'patient', 'x', 0, 0)")
+      .bind(1, email)
+      .run();
+}
+
+}  // namespace
+
+TEST_CASE("store::Database::open creates a store") {
+  TempDir tmp;
+  const fs::path path = tmp / "csss.db";
+  Database db = Database::open(path, OpenMode::create);
+
+  SUBCASE("a 0600 file") {
+    CHECK(fs::is_regular_file(path));
+    CHECK(mode_of(path) == 0600u);
+    CHECK(db.path() == path);
+  }
+  SUBCASE("WAL journal, foreign keys, FULL sync, application id") {
+    CHECK(query_text(db, "PRAGMA journal_mode") == "wal");
+    CHECK(query_int(db, "PRAGMA foreign_keys") == 1);
+    CHECK(query_int(db, "PRAGMA synchronous") == 2);  // FULL
+    CHECK(query_int(db, "PRAGMA application_id") == kApplicationId);
+  }
+  SUBCASE("the latest schema") {
+    CHECK(latest_schema_version() >= 1);
+    CHECK(db.schema_version() == latest_schema_version());
+    CHECK(query_int(db, "PRAGMA user_version") == latest_schema_version());
+    for (const std::string table :
+         {"users", "sessions", "otp_challenges", "audit_log", "audit_head"}) {
+      CAPTURE(table);
+      auto st = db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?");
+      st.bind(1, table);
+      REQUIRE(st.step());
+      CHECK(st.get_int(0) == 1);
+    }
+  }
+  SUBCASE("the WAL file is private too") {
+    insert_user(db, "a@example.org");
+    REQUIRE(fs::exists(tmp / "csss.db-wal"));
+    CHECK(mode_of(tmp / "csss.db-wal") == 0600u);
+  }
+  SUBCASE("foreign keys are enforced") {
+    check_error(
+        [&] {
+          db.prepare(
+                "INSERT INTO sessions (user_id, token_hash, stage, created_at, expires_at, "
+                "last_seen_at) VALUES (999, 'h', 'active', 0, 0, 0)")
+              .run();
+        },
+        ErrorKind::conflict, "FOREIGN KEY");
+  }
+}
+
+TEST_CASE("store::Database::open reopens") {
+  TempDir tmp;
+  const fs::path path = tmp / "csss.db";
+  {
+    Database db = Database::open(path, OpenMode::create);
+    insert_user(db, "a@example.org");
+  }
+  SUBCASE("with OpenMode::create, idempotently") {
+    for (int i = 0; i < 2; ++i) {
+      Database db = Database::open(path, OpenMode::create);
+      CHECK(db.schema_version() == latest_schema_version());
+      CHECK(count_users(db) == 1);
+      CHECK(query_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'users'") == 1);
+    }
+  }
+  SUBCASE("with OpenMode::existing") {
+    Database db = Database::open(path, OpenMode::existing);
+    CHECK(count_users(db) == 1);
+    CHECK(query_int(db, "PRAGMA foreign_keys") == 1);  // per connection, set again
+    CHECK(query_text(db, "PRAGMA journal_mode") == "wal");
+  }
+  SUBCASE("two connections at once see each other's commits") {
+    Database a = Database::open(path, OpenMode::existing);
+    Database b = Database::open(path, OpenMode::existing);
+    insert_user(a, "b@example.org");
+    CHECK(count_users(b) == 2);
+  }
+}
+
+TEST_CASE("store::Database::open refuses") {
+  TempDir tmp;
+  const fs::path path = tmp / "csss.db";
+
+  SUBCASE("a missing store with OpenMode::existing: not_found, and nothing is created") {
+    check_error([&] { (void)Database::open(path, OpenMode::existing); }, ErrorKind::not_found,
+                "csss init");
+    CHECK_FALSE(fs::exists(path));
+  }
+  SUBCASE("a store of a newer csss") {
+    { (void)Database::open(path, OpenMode::create); }
+    {
+      RawDb raw(path);
+      raw.exec("PRAGMA user_version = " + std::to_string(latest_schema_version() + 1));
+    }
+    const std::string msg = check_error([&] { (void)Database::open(path, OpenMode::existing); },
+                                        ErrorKind::io, "newer");
+    CHECK(contains(msg, path.string()));
+    check_error([&] { (void)Database::open(path, OpenMode::create); }, ErrorKind::io, "newer");
+  }
+  SUBCASE("a text file named csss.db") {
+    std::ofstream(path) << std::string(4096, 'x') << "\nthis is not a database\n";
+    check_error([&] { (void)Database::open(path, OpenMode::existing); }, ErrorKind::io,
+                "not a CSSS store");
+    check_error([&] { (void)Database::open(path, OpenMode::create); }, ErrorKind::io,
+                "not a CSSS store");
+  }
+  SUBCASE("an SQLite database of another program") {
+    {
+      RawDb raw(path);
+      raw.exec("PRAGMA application_id = 1234; CREATE TABLE notes (id INTEGER PRIMARY KEY);");
+    }
+    check_error([&] { (void)Database::open(path, OpenMode::create); }, ErrorKind::io,
+                "another program");
+    RawDb raw(path);  // the file was left alone
+    raw.exec("INSERT INTO notes DEFAULT VALUES");
+  }
+  SUBCASE("an SQLite database without an application id but with tables") {
+    {
+      RawDb raw(path);
+      raw.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY);");
+    }
+    check_error([&] { (void)Database::open(path, OpenMode::existing); }, ErrorKind::io,
+                "another program");
+  }
+  SUBCASE("a directory in place of the file") {
+    fs::create_directory(path);
+    check_error([&] { (void)Database::open(path, OpenMode::create); }, ErrorKind::io,
+                "not a regular file");
+  }
+}
+
+TEST_CASE("store::Transaction") {
+  TempDir tmp;
+  Database db = Database::open(tmp / "csss.db", OpenMode::create);
+
+  SUBCASE("rolls back when not committed") {
+    {
+      Transaction tx(db);
+      CHECK(db.in_transaction());
+      insert_user(db, "a@example.org");
+      CHECK(count_users(db) == 1);
+    }
+    CHECK_FALSE(db.in_transaction());
+    CHECK(count_users(db) == 0);
+  }
+  SUBCASE("rolls back when an exception leaves the scope") {
+    try {
+      Transaction tx(db);
+      insert_user(db, "a@example.org");
+      insert_user(db, "A@EXAMPLE.ORG");  // UNIQUE COLLATE NOCASE: conflict
+      tx.commit();
+    } catch (const csss::Error& e) {
+      CHECK(e.kind() == ErrorKind::conflict);
+    }
+    CHECK(count_users(db) == 0);
+  }
+  SUBCASE("keeps the changes when committed") {
+    {
+      Transaction tx(db);
+      insert_user(db, "a@example.org");
+      tx.commit();
+      CHECK_FALSE(db.in_transaction());
+    }
+    CHECK(count_users(db) == 1);
+  }
+}
+
+TEST_CASE("store::Statement") {
+  TempDir tmp;
+  Database db = Database::open(tmp / "csss.db", OpenMode::create);
+  db.exec("CREATE TABLE t (i INTEGER, d REAL, s TEXT)");
+
+  SUBCASE("text is stored verbatim, never as SQL") {
+    const std::string evil = "Robert'); DROP TABLE users;--";
+    db.prepare(
+          "INSERT INTO users (email, full_name, role, password_hash, created_at, "
+          "password_changed_at) VALUES (?, ?, 'patient', 'x', 0, 0)")
+        .bind_all("bobby@example.org", evil)
+        .run();
+    CHECK(query_text(db, "SELECT full_name FROM users") == evil);
+    CHECK(count_users(db) == 1);  // the table is still there
+    for (const std::string& s : {std::string("it's \"quoted\""), std::string("%_\\ LIKE wildcards"),
+                                 std::string("Gr\xC3\xBC\xC3\x9F"
+                                             "e \xF0\x9F\x98\x80"),
+                                 std::string("a\0b", 3), std::string()}) {
+      db.exec("DELETE FROM t");
+      db.prepare("INSERT INTO t (s) VALUES (?)").bind(1, s).run();
+      auto st = db.prepare("SELECT s, length(s) FROM t");
+      REQUIRE(st.step());
+      CHECK(st.get_text(0) == s);
+    }
+  }
+  SUBCASE("numbers, NULL and optionals") {
+    const std::optional<std::int64_t> none;
+    const std::optional<std::string> text = "x";
+    db.prepare("INSERT INTO t VALUES (?, ?, ?)").bind_all(std::int64_t{1} << 40, 2.5, none).run();
+    db.prepare("INSERT INTO t VALUES (?, ?, ?)").bind_all(-7, 0.0, text).run();
+    auto st = db.prepare("SELECT i, d, s FROM t ORDER BY rowid");
+    REQUIRE(st.step());
+    CHECK(st.get_int(0) == (std::int64_t{1} << 40));
+    CHECK(st.get_double(1) == doctest::Approx(2.5));
+    CHECK(st.is_null(2));
+    CHECK(st.get_opt_text(2) == std::nullopt);
+    CHECK(st.get_text(2).empty());
+    REQUIRE(st.step());
+    CHECK(st.get_int(0) == -7);
+    CHECK(st.get_opt_int(0) == -7);
+    CHECK(st.get_opt_text(2) == "x");
+    CHECK_FALSE(st.step());
+  }
+  SUBCASE("reset runs a statement again with new bindings") {
+    auto ins = db.prepare("INSERT INTO t (i) VALUES (?)");
+    for (int i = 1; i <= 3; ++i) {
+      ins.bind(1, i).run();
+      ins.reset();
+    }
+    CHECK(query_int(db, "SELECT sum(i) FROM t") == 6);
+    CHECK(db.last_insert_rowid() == 3);
+  }
+  SUBCASE("a constraint violation is a conflict") {
+    insert_user(db, "a@example.org");
+    check_error([&] { insert_user(db, "a@example.org"); }, ErrorKind::conflict, "UNIQUE");
+  }
+  SUBCASE("malformed SQL is an io error") {
+    check_error([&] { (void)db.prepare("SELEC 1"); }, ErrorKind::io, "syntax error");
+  }
+}
