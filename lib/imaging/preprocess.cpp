@@ -1,0 +1,107 @@
+// The model input: channels, size, normalisation (see preprocess.hpp).
+
+#include "imaging/preprocess.hpp"
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <cmath>
+#include <string>
+
+#include "imaging/internal.hpp"
+#include "util/error.hpp"
+
+namespace csss::imaging {
+
+namespace {
+
+constexpr int kMaxSize = 4096;
+
+[[noreturn]] void bad(const std::string& what) {
+  throw Error(ErrorKind::invalid_input, "preprocess: " + what);
+}
+
+void check_spec(const PreprocessSpec& spec) {
+  if (spec.size < 1 || spec.size > kMaxSize) {
+    bad("the size must be between 1 and " + std::to_string(kMaxSize) + ", not " +
+        std::to_string(spec.size));
+  }
+  if (spec.channels != 1 && spec.channels != 3) {
+    bad("the channel count must be 1 or 3, not " + std::to_string(spec.channels));
+  }
+  const auto channels = static_cast<std::size_t>(spec.channels);
+  if (spec.mean.size() != channels || spec.stddev.size() != channels) {
+    bad("mean and stddev need one value per channel (" + std::to_string(spec.channels) + ")");
+  }
+  for (std::size_t c = 0; c < channels; ++c) {
+    if (!std::isfinite(spec.mean[c]) || !std::isfinite(spec.stddev[c]) || !(spec.stddev[c] > 0)) {
+      bad("mean must be finite and stddev finite and positive");
+    }
+  }
+}
+
+void check_image(const Image& image) {
+  if (image.width <= 0 || image.height <= 0) {
+    bad("the image is empty");
+  }
+  if (image.channels != 1 && image.channels != 3) {
+    bad("the image must have 1 or 3 channels, not " + std::to_string(image.channels));
+  }
+  const std::size_t expected = static_cast<std::size_t>(image.width) *
+                               static_cast<std::size_t>(image.height) *
+                               static_cast<std::size_t>(image.channels);
+  if (image.pixels.size() != expected) {
+    bad("the image has " + std::to_string(image.pixels.size()) + " bytes, not " +
+        std::to_string(expected));
+  }
+}
+
+}  // namespace
+
+std::vector<float> preprocess(const Image& image, const PreprocessSpec& spec) {
+  check_spec(spec);
+  check_image(image);
+  detail::silence_libraries();
+
+  const cv::Mat in(image.height, image.width, image.channels == 1 ? CV_8UC1 : CV_8UC3,
+                   const_cast<std::uint8_t*>(image.pixels.data()));
+  cv::Mat converted;
+  if (image.channels == spec.channels) {
+    converted = in;
+  } else if (spec.channels == 1) {
+    cv::cvtColor(in, converted, cv::COLOR_RGB2GRAY);  // 0.299 R + 0.587 G + 0.114 B
+  } else {
+    cv::cvtColor(in, converted, cv::COLOR_GRAY2RGB);
+  }
+
+  // Area averaging when no side grows (it does not alias when shrinking), bilinear otherwise.
+  cv::Mat resized;
+  if (image.width == spec.size && image.height == spec.size) {
+    resized = converted;
+  } else {
+    const bool shrinking = spec.size <= image.width && spec.size <= image.height;
+    cv::resize(converted, resized, cv::Size(spec.size, spec.size), 0, 0,
+               shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
+  }
+
+  const auto plane = static_cast<std::size_t>(spec.size) * static_cast<std::size_t>(spec.size);
+  const auto channels = static_cast<std::size_t>(spec.channels);
+  std::vector<float> out(channels * plane);
+  for (std::size_t c = 0; c < channels; ++c) {
+    const float scale = 1.0f / (255.0f * spec.stddev[c]);
+    const float offset = spec.mean[c] / spec.stddev[c];
+    float* dst = out.data() + c * plane;
+    for (int y = 0; y < spec.size; ++y) {
+      const std::uint8_t* row = resized.ptr<std::uint8_t>(y);
+      for (int x = 0; x < spec.size; ++x) {
+        const std::uint8_t v = row[static_cast<std::size_t>(x) * channels + c];
+        // (v / 255 - mean) / stddev
+        dst[static_cast<std::size_t>(y) * static_cast<std::size_t>(spec.size) +
+            static_cast<std::size_t>(x)] = static_cast<float>(v) * scale - offset;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace csss::imaging

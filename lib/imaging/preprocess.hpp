@@ -1,0 +1,26 @@
+#pragma once
+
+#include <vector>
+
+#include "imaging/image.hpp"
+
+namespace csss::imaging {
+
+// How a model wants its input (from the model's manifest).
+struct PreprocessSpec {
+  int size = 224;                 // the image is resized to size x size
+  int channels = 1;               // 1 (gray) or 3 (RGB)
+  std::vector<float> mean{0.5f};  // per channel, on the [0,1] scale
+  std::vector<float> stddev{0.25f};
+};
+
+// The one preprocessing step shared by training, analysis and batch import: convert to the
+// spec's channel count (gray is repeated to RGB; RGB to gray with ITU-R BT.601 weights), resize to
+// size x size (area interpolation when neither side grows, bilinear otherwise; the aspect ratio is
+// not kept), scale to [0,1], subtract the mean and divide by the standard deviation per channel.
+// Returns channels * size * size floats, planar (CHW), deterministic. Throws Error(invalid_input)
+// for an empty or inconsistent image, or a malformed spec: size outside 1..4096, channels not 1
+// or 3, mean/stddev without exactly one value per channel, stddev not positive, non-finite values.
+std::vector<float> preprocess(const Image& image, const PreprocessSpec& spec);
+
+}  // namespace csss::imaging

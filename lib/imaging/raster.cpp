@@ -1,0 +1,172 @@
+// PNG and JPEG through OpenCV: decoding (after format.cpp checked the header), PNG encoding and
+// the heat-map overlay.
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "imaging/image.hpp"
+#include "imaging/internal.hpp"
+#include "util/error.hpp"
+
+namespace csss::imaging {
+
+namespace {
+
+// A continuous 8-bit Mat with 1 or 3 channels as an Image (copied).
+Image to_image(const cv::Mat& m) {
+  const cv::Mat c = m.isContinuous() ? m : m.clone();
+  Image out;
+  out.width = c.cols;
+  out.height = c.rows;
+  out.channels = c.channels();
+  const std::size_t n = c.total() * c.elemSize();
+  out.pixels.assign(c.data, c.data + n);
+  return out;
+}
+
+// Throws unless `image` is a consistent gray or RGB image.
+void check_image(const Image& image, const char* what) {
+  const bool ok = image.width > 0 && image.height > 0 &&
+                  (image.channels == 1 || image.channels == 3) &&
+                  image.pixels.size() == static_cast<std::size_t>(image.width) *
+                                             static_cast<std::size_t>(image.height) *
+                                             static_cast<std::size_t>(image.channels);
+  if (!ok) {
+    throw Error(ErrorKind::invalid_input,
+                std::string(what) + ": the image is empty or its size does not match its pixels");
+  }
+}
+
+// A Mat header over the pixels of `image` (no copy; valid while `image` is).
+cv::Mat view(const Image& image) {
+  return cv::Mat(image.height, image.width, image.channels == 1 ? CV_8UC1 : CV_8UC3,
+                 const_cast<std::uint8_t*>(image.pixels.data()));
+}
+
+}  // namespace
+
+namespace detail {
+
+Decoded decode_raster(Bytes bytes, Format format, bool gray, std::string_view name) {
+  silence_libraries();
+  const char* const label = format == Format::png ? "PNG" : "JPEG";
+  const cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8UC1,
+                    const_cast<std::uint8_t*>(bytes.data()));
+  cv::Mat m;
+  try {
+    const QuietStderr quiet;
+    m = cv::imdecode(raw, cv::IMREAD_UNCHANGED);
+  } catch (const cv::Exception&) {
+    m.release();
+  }
+  if (m.empty()) {
+    fail(name, std::string("cannot decode the ") + label + " data (corrupt file)");
+  }
+  if (m.depth() == CV_16U) {
+    cv::Mat eight;
+    m.convertTo(eight, CV_8U, 1.0 / 257.0);  // 65535 -> 255, rounded
+    m = eight;
+  } else if (m.depth() != CV_8U) {
+    fail(name, std::string("unsupported ") + label + " sample type");
+  }
+  cv::Mat out;
+  switch (m.channels()) {
+    case 1:
+      out = m;
+      break;
+    case 3:
+      // A gray image that OpenCV expanded (gray PNG with a transparent colour): R = G = B.
+      if (gray) {
+        cv::extractChannel(m, out, 0);
+      } else {
+        cv::cvtColor(m, out, cv::COLOR_BGR2RGB);
+      }
+      break;
+    case 4:
+      // OpenCV expands gray+alpha to BGRA with B = G = R; alpha is dropped, not blended.
+      if (gray) {
+        cv::extractChannel(m, out, 0);
+      } else {
+        cv::cvtColor(m, out, cv::COLOR_BGRA2RGB);
+      }
+      break;
+    default:
+      fail(name, std::string("unsupported ") + label + " with " + std::to_string(m.channels()) +
+                     " channels");
+  }
+  Decoded d;
+  d.format = format;
+  d.image = to_image(out);
+  return d;
+}
+
+}  // namespace detail
+
+std::vector<std::uint8_t> encode_png(const Image& image) {
+  check_image(image, "encode_png");
+  detail::silence_libraries();
+  cv::Mat m = view(image);
+  if (image.channels == 3) {
+    cv::Mat bgr;
+    cv::cvtColor(m, bgr, cv::COLOR_RGB2BGR);
+    m = bgr;
+  }
+  std::vector<std::uint8_t> out;
+  if (!cv::imencode(".png", m, out)) {
+    throw Error(ErrorKind::internal, "encode_png: OpenCV could not encode the image");
+  }
+  return out;
+}
+
+Image overlay_heatmap(const Image& base, std::span<const float> heat, int heat_width,
+                      int heat_height, float alpha) {
+  check_image(base, "overlay_heatmap");
+  if (heat_width <= 0 || heat_height <= 0 ||
+      heat.size() != static_cast<std::size_t>(heat_width) * static_cast<std::size_t>(heat_height)) {
+    throw Error(ErrorKind::invalid_input, "overlay_heatmap: the heat map has " +
+                                              std::to_string(heat.size()) + " values, not " +
+                                              std::to_string(heat_width) + " x " +
+                                              std::to_string(heat_height));
+  }
+  if (!(alpha >= 0.0f && alpha <= 1.0f)) {
+    throw Error(ErrorKind::invalid_input, "overlay_heatmap: alpha must be in [0, 1]");
+  }
+  detail::silence_libraries();
+
+  // Heat values to 0..255 (clamped to [0, 1]; NaN counts as 0), then to the base's size.
+  cv::Mat heat8(heat_height, heat_width, CV_8UC1);
+  for (int y = 0; y < heat_height; ++y) {
+    auto* row = heat8.ptr<std::uint8_t>(y);
+    for (int x = 0; x < heat_width; ++x) {
+      const float v = heat[static_cast<std::size_t>(y) * static_cast<std::size_t>(heat_width) +
+                           static_cast<std::size_t>(x)];
+      const float c = std::isnan(v) ? 0.0f : std::clamp(v, 0.0f, 1.0f);
+      row[x] = static_cast<std::uint8_t>(std::lround(c * 255.0f));
+    }
+  }
+  cv::Mat resized;
+  cv::resize(heat8, resized, cv::Size(base.width, base.height), 0, 0, cv::INTER_LINEAR);
+  cv::Mat colour_bgr;
+  cv::applyColorMap(resized, colour_bgr, cv::COLORMAP_JET);
+  cv::Mat colour;
+  cv::cvtColor(colour_bgr, colour, cv::COLOR_BGR2RGB);
+
+  cv::Mat rgb;
+  if (base.channels == 1) {
+    cv::cvtColor(view(base), rgb, cv::COLOR_GRAY2RGB);
+  } else {
+    rgb = view(base);
+  }
+  cv::Mat blended;
+  cv::addWeighted(rgb, 1.0 - static_cast<double>(alpha), colour, static_cast<double>(alpha), 0.0,
+                  blended);
+  return to_image(blended);
+}
+
+}  // namespace csss::imaging
