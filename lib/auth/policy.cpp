@@ -14,6 +14,12 @@ namespace {
 //                                                                    patient doctor pharm admin
 constexpr std::array kRules{
     PolicyRule{Action::upload_scan, "upload_scan", "upload a scan", true, false, false, false},
+    PolicyRule{Action::upload_for_patient, "upload_for_patient", "upload a scan for a patient",
+               false, true, true, true},
+    PolicyRule{Action::view_own_scans, "view_own_scans", "see one's own scans and results", true,
+               false, false, false},
+    PolicyRule{Action::view_any_scan, "view_any_scan", "see any patient's scans and results",
+               false, true, true, true},
     PolicyRule{Action::run_analysis, "run_analysis", "run the AI analysis", false, true, false,
                false},
     PolicyRule{Action::add_clinical_notes, "add_clinical_notes", "add clinical notes", false, true,
@@ -29,6 +35,8 @@ constexpr std::array kRules{
     PolicyRule{Action::manage_users, "manage_users", "add and change accounts", false, false, false,
                true},
     PolicyRule{Action::view_users, "view_users", "list accounts", false, false, false, true},
+    PolicyRule{Action::manage_models, "manage_models", "import models", false, false, false,
+               true},
     PolicyRule{Action::read_audit, "read_audit", "read and verify the audit log", false, false,
                false, true},
 };

@@ -16,7 +16,11 @@ enum class Action {
   manage_users,         // add accounts, disable/enable/unlock them, set their passwords
   view_users,           // list accounts and see any account's details
   read_audit,           // list and verify the audit log
-  upload_scan,          // upload a scan
+  upload_scan,          // upload a scan of one's own
+  upload_for_patient,   // upload a scan on a patient's behalf
+  view_own_scans,       // see one's own scans and their results
+  view_any_scan,        // see any patient's scans and results
+  manage_models,        // import models
   run_analysis,         // run the AI model on a scan
   add_clinical_notes,   // verify an AI result with clinical notes
   add_prescription,     // add the prescription

@@ -97,6 +97,61 @@ CREATE TABLE audit_head (
   hash TEXT NOT NULL
 ) STRICT;
 )sql"},
+    Migration{2, R"sql(
+-- A patient's record, distinct from login accounts: a patient may have a record without an
+-- account (batch imports) and an account is linked to at most one record.
+CREATE TABLE patients (
+  id          INTEGER PRIMARY KEY,
+  user_id     INTEGER UNIQUE REFERENCES users (id),
+  full_name   TEXT NOT NULL,
+  external_id TEXT,  -- e.g. the DICOM PatientID or medical record number
+  created_at  INTEGER NOT NULL
+) STRICT;
+
+-- An uploaded scan. The file is stored as <data_dir>/scans/<id>: a random UUID, so that no file
+-- name carries patient identity; the name it was uploaded under is kept here only.
+CREATE TABLE scans (
+  id               TEXT PRIMARY KEY,
+  patient_id       INTEGER NOT NULL REFERENCES patients (id),
+  uploaded_by      INTEGER NOT NULL REFERENCES users (id),
+  sha256           TEXT NOT NULL UNIQUE,
+  size_bytes       INTEGER NOT NULL,
+  format           TEXT NOT NULL CHECK (format IN ('png', 'jpeg', 'dicom')),
+  width            INTEGER NOT NULL,
+  height           INTEGER NOT NULL,
+  channels         INTEGER NOT NULL,
+  modality         TEXT NOT NULL,
+  body_part        TEXT NOT NULL,
+  dicom_patient_id TEXT NOT NULL,
+  study_uid        TEXT NOT NULL,
+  frames           INTEGER NOT NULL,
+  source_name      TEXT NOT NULL,
+  status           TEXT NOT NULL CHECK (status IN ('pending_ai', 'ai_analysed', 'doctor_verified',
+                     'pharmacist_completed', 'approved', 'report_delivered', 'rejected')),
+  created_at       INTEGER NOT NULL
+) STRICT;
+CREATE INDEX scans_patient ON scans (patient_id, created_at);
+CREATE INDEX scans_status ON scans (status, created_at);
+
+-- One run of a model on a scan. Results are never replaced: analysing again adds a row.
+CREATE TABLE analyses (
+  id              TEXT PRIMARY KEY,  -- random UUID; also the heat map's file name
+  scan_id         TEXT NOT NULL REFERENCES scans (id),
+  model_name      TEXT NOT NULL,
+  model_version   TEXT NOT NULL,
+  weights_sha256  TEXT NOT NULL,
+  predicted_class TEXT NOT NULL,
+  confidence      REAL NOT NULL,
+  threshold       REAL NOT NULL,
+  uncertain       INTEGER NOT NULL CHECK (uncertain IN (0, 1)),
+  probabilities   TEXT NOT NULL,  -- JSON array of [class, probability] in the model's order
+  risk            TEXT NOT NULL CHECK (risk IN ('low', 'medium', 'high')),
+  heatmap         TEXT NOT NULL,  -- path relative to the data directory
+  analysed_by     INTEGER NOT NULL REFERENCES users (id),
+  created_at      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX analyses_scan ON analyses (scan_id, created_at);
+)sql"},
 };
 
 }  // namespace

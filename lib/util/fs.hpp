@@ -6,7 +6,7 @@
 
 namespace csss::util {
 
-// Creates `dir` (and missing parents) with mode 0700. Throws Error(io) when `dir` exists but is
+// Creates `dir` with mode 0700 (missing parents get the default mode, like mkdir -p). Throws Error(io) when `dir` exists but is
 // not a directory, or is a directory that other users may enter or read (mode & 077), since it
 // would expose patient data.
 void ensure_private_dir(const std::filesystem::path& dir);

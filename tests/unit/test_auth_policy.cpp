@@ -26,7 +26,8 @@ constexpr Action kAllActions[] = {
     Action::manage_users,        Action::view_users,     Action::read_audit,
     Action::upload_scan,         Action::run_analysis,   Action::add_clinical_notes,
     Action::add_prescription,    Action::approve_report, Action::download_own_report,
-    Action::download_any_report,
+    Action::download_any_report, Action::upload_for_patient, Action::view_own_scans,
+    Action::view_any_scan,       Action::manage_models,
 };
 
 struct ExpectedRule {
@@ -39,6 +40,9 @@ struct ExpectedRule {
 constexpr ExpectedRule kMatrix[] = {
     //                                                  patient doctor pharm  admin
     {Action::upload_scan, "upload_scan", /*         */ true, false, false, false},
+    {Action::upload_for_patient, "upload_for_patient", false, true, true, true},
+    {Action::view_own_scans, "view_own_scans", /*   */ true, false, false, false},
+    {Action::view_any_scan, "view_any_scan", /*     */ false, true, true, true},
     {Action::run_analysis, "run_analysis", /*       */ false, true, false, false},
     {Action::add_clinical_notes, "add_clinical_notes", false, true, false, false},
     {Action::add_prescription, "add_prescription", /**/ false, false, true, false},
@@ -47,6 +51,7 @@ constexpr ExpectedRule kMatrix[] = {
     {Action::download_any_report, "download_any_report", false, true, true, true},
     {Action::manage_users, "manage_users", /*       */ false, false, false, true},
     {Action::view_users, "view_users", /*           */ false, false, false, true},
+    {Action::manage_models, "manage_models", /*     */ false, false, false, true},
     {Action::read_audit, "read_audit", /*           */ false, false, false, true},
 };
 
@@ -202,7 +207,7 @@ TEST_CASE("auth::require") {
           ++denied;
       }
     }
-    CHECK(denied == 28);  // 40 cells, 12 of them allowed
+    CHECK(denied == 36);  // 14 actions x 4 roles - 20 allowed pairs  // 40 cells, 12 of them allowed
     csss::audit::Filter filter;
     filter.action = "access.denied";
     CHECK(audit.list(filter).size() == denied);

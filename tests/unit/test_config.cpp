@@ -63,6 +63,9 @@ TEST_CASE("config::defaults") {
     CHECK(c.get("smtp.url").empty());
     CHECK(c.get_int("smtp.timeout_seconds") == 30);
     CHECK(c.get("mail.from") == "CSSS <no-reply@csss.local>");
+    CHECK(c.get_int("scan.max_file_mb") == 64);
+    CHECK(c.get_int("scan.max_megapixels") == 100);
+    CHECK(fs::path(c.get("models.dir")) == fs::path(CSSS_SOURCE_DIR) / "models");
   }
   SUBCASE("every setting comes from the built-in table") {
     for (const Setting& s : c.settings()) {
@@ -312,10 +315,10 @@ TEST_CASE("config::Config::known_keys") {
   for (const std::string key :
        {"data_dir", "session.ttl_minutes", "session.idle_minutes", "login.max_failures",
         "login.lockout_minutes", "password.min_length", "otp.ttl_minutes", "otp.max_attempts",
-        "mail.from", "smtp.url", "smtp.user", "smtp.password", "smtp.tls",
-        "smtp.timeout_seconds"}) {
+        "scan.max_file_mb", "scan.max_megapixels", "models.dir", "mail.from", "smtp.url",
+        "smtp.user", "smtp.password", "smtp.tls", "smtp.timeout_seconds"}) {
     CAPTURE(key);
     CHECK(std::count(keys.begin(), keys.end(), key) == 1);
   }
-  CHECK(keys.size() == 14);
+  CHECK(keys.size() == 17);
 }

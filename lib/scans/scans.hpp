@@ -1,0 +1,131 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "auth/role.hpp"
+#include "imaging/image.hpp"
+#include "util/clock.hpp"
+
+namespace csss::audit {
+class AuditLog;
+}
+namespace csss::store {
+class Database;
+}
+namespace csss::inference {
+class Registry;
+}
+
+namespace csss::scans {
+
+struct Scan {
+  std::string id;  // random UUID
+  std::int64_t patient_id = 0;
+  std::string patient_name;
+  std::string patient_email;  // of the patient's account; "" when the record has none
+  std::int64_t uploaded_by = 0;
+  std::string sha256;
+  std::int64_t size_bytes = 0;
+  imaging::Format format = imaging::Format::png;
+  int width = 0;
+  int height = 0;
+  int channels = 0;
+  std::string modality;
+  std::string body_part;
+  std::string dicom_patient_id;
+  std::string study_uid;
+  int frames = 1;
+  std::string source_name;
+  std::string status;  // "pending_ai", "ai_analysed", ...
+  util::UnixSeconds created_at = 0;
+};
+
+struct Analysis {
+  std::string id;
+  std::string scan_id;
+  std::string model_name;
+  std::string model_version;
+  std::string weights_sha256;
+  std::string predicted_class;  // the top class, also when uncertain
+  double confidence = 0;
+  double threshold = 0;
+  bool uncertain = false;  // confidence below the model's threshold: the result reads "Uncertain"
+  std::vector<std::pair<std::string, double>> probabilities;  // in the model's class order
+  std::string risk;                                           // of the predicted class
+  std::string heatmap;  // path of the Grad-CAM overlay PNG, relative to the data directory
+  std::int64_t analysed_by = 0;
+  util::UnixSeconds created_at = 0;
+};
+
+// For PNG and JPEG uploads, which carry no DICOM attributes: what the uploader says they are.
+struct UploadHints {
+  std::string modality;
+  std::string body_part;
+};
+
+struct UploadOutcome {
+  Scan scan;               // the new scan, or the one these bytes duplicate
+  bool duplicate = false;  // nothing was stored
+};
+
+// Scans and their AI analyses. Every access is decided by the role policy and recorded in the
+// audit log. Files live under the data directory: scans/<scan id> (the uploaded bytes) and
+// heatmaps/<analysis id>.png; directories 0700, files 0600.
+class Scans {
+ public:
+  Scans(store::Database& db, const util::Clock& clock, audit::AuditLog& audit,
+        std::filesystem::path data_dir, imaging::Limits limits)
+      : db_(db), clock_(clock), audit_(audit), data_dir_(std::move(data_dir)), limits_(limits) {}
+
+  // Validates and stores one file for a patient: the uploader (a patient) or, for staff, the
+  // patient account named by `patient_email`. The file is recognised by content, size-checked
+  // before reading and fully decoded before anything is stored; the same bytes uploaded again
+  // store nothing and name the scan they duplicate (unless it is another patient's scan and the
+  // uploader a patient: Error(conflict), naming nothing). Throws Error naming the file:
+  // not_found (no such file), invalid_input (a directory, empty, not PNG/JPEG/DICOM, truncated,
+  // too large, a file name that is not UTF-8, ...), io (unreadable); permission/not_found for
+  // the patient.
+  UploadOutcome upload(const auth::Principal& who, const std::filesystem::path& file,
+                       const std::optional<std::string>& patient_email, const UploadHints& hints);
+
+  // The scan `id` as `who` may see it: patients only their own (any other ID reads as not
+  // found, so that IDs reveal nothing); staff any. Each read is audited.
+  Scan get(const auth::Principal& who, const std::string& id);
+
+  // The scans `who` may see, newest first.
+  std::vector<Scan> list(const auth::Principal& who);
+
+  // The analyses of `scan`, oldest first (the caller has read the scan with get()).
+  std::vector<Analysis> analyses(const Scan& scan) const;
+
+  // Runs a model on the scan (doctors only): `model_name`, or the one model that fits the scan's
+  // modality and body part. Verifies the weights' hash, decodes and preprocesses the scan the way
+  // training does, predicts, computes the Grad-CAM overlay of the top class, and records the
+  // result; the scan becomes "ai_analysed" if it was "pending_ai". Earlier results are kept.
+  Analysis analyze(const auth::Principal& who, const std::string& scan_id,
+                   const inference::Registry& registry,
+                   const std::optional<std::string>& model_name);
+
+  std::filesystem::path file_of(const Scan& scan) const { return data_dir_ / "scans" / scan.id; }
+  const std::filesystem::path& data_dir() const { return data_dir_; }
+
+ private:
+  // The patient record the upload is for, after the role checks; with `create` false, 0 when the
+  // patient has no record yet (nothing is written but a refusal's audit row).
+  std::int64_t patient_for(const auth::Principal& who,
+                           const std::optional<std::string>& patient_email, bool create);
+  std::optional<Scan> find(const std::string& id) const;
+
+  store::Database& db_;
+  const util::Clock& clock_;
+  audit::AuditLog& audit_;
+  std::filesystem::path data_dir_;
+  imaging::Limits limits_;
+};
+
+}  // namespace csss::scans
