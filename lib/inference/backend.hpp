@@ -1,0 +1,89 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+// The boundary to LibTorch. Nothing here includes LibTorch: the backend lives in its own shared
+// library (lib/inference/torch, libcsss_torch.so) that torch_backend() loads with dlopen on first
+// use, so that commands that run no model never pay LibTorch's start-up time and memory.
+
+namespace csss::inference {
+
+enum class Architecture {
+  mobilenet_v2,  // the native LibTorch MobileNetV2 that `csss train-eval` trains
+  torchscript,   // a TorchScript file exported from PyTorch
+};
+
+// What the backend needs to load a model; the caller has checked the weights' hash already.
+struct ModelSpec {
+  std::filesystem::path weights;
+  Architecture architecture = Architecture::mobilenet_v2;
+  int num_classes = 2;
+  int input_channels = 1;
+  int input_size = 224;
+  double width_mult = 1.0;  // mobilenet_v2 only
+  // TorchScript only: the submodule whose output feeds Grad-CAM ("features"), and the one that
+  // maps the globally average-pooled, flattened features to logits ("classifier").
+  std::string gradcam_layer = "features";
+  std::string head_layer = "classifier";
+  double temperature = 1.0;  // logits are divided by it before the softmax (calibration)
+};
+
+// A Grad-CAM map (Selvaraju et al. 2017) at the feature map's resolution, scaled to [0,1].
+struct HeatMap {
+  int width = 0;
+  int height = 0;
+  std::vector<float> values;  // row-major
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  // Class probabilities for `count` preprocessed images (CHW floats of ModelSpec's shape, one
+  // after another), run in one batch. Throws Error(invalid_input) when the sizes do not match.
+  virtual std::vector<std::vector<float>> predict(std::span<const float> images, int count) = 0;
+  // The Grad-CAM map of class `target` for one preprocessed image.
+  virtual HeatMap gradcam(std::span<const float> image, int target) = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // Loads and prepares a model for inference: eval mode, no autograd for predict(), TorchScript
+  // frozen and run through optimize_for_inference. Throws Error(invalid_input) when the file is
+  // not a model of the declared kind or its output does not have num_classes values.
+  virtual std::unique_ptr<Model> load(const ModelSpec& spec) = 0;
+  // "LibTorch 1.13.1, 2 threads".
+  virtual std::string describe() const = 0;
+  // Writes a new native MobileNetV2 of `spec`'s shape (architecture mobilenet_v2) to spec.weights,
+  // in the format load() reads (torch::save of the module): initialised as torchvision does, from
+  // the random seed `seed`; then, when `pretrained` is not empty, every parameter and buffer of the
+  // TorchScript model there (e.g. a torchvision MobileNetV2) whose name and shape match is copied.
+  // Returns how many tensors were copied. The starting point of training, and the tests' model.
+  // Throws Error(invalid_input) for a bad spec or `pretrained` file, Error(io) when it cannot
+  // write.
+  virtual int write_initial_model(const ModelSpec& spec, std::uint64_t seed,
+                                  const std::filesystem::path& pretrained) = 0;
+};
+
+// The LibTorch backend, loaded on first call from $CSSS_TORCH_BACKEND or from
+// libcsss_torch.so in the lib/ directory beside the binary's bin/ directory; it uses every core.
+// Throws Error(io) saying why when it cannot be loaded.
+Backend& torch_backend();
+
+// The library torch_backend() loads: $CSSS_TORCH_BACKEND when set, else
+// <directory of /proc/self/exe>/../lib/libcsss_torch.so.
+std::filesystem::path torch_backend_path();
+
+// A new backend from the plugin `library` (dlopen RTLD_NOW|RTLD_LOCAL, never closed), not shared
+// with torch_backend(); mostly for tests. Throws Error(io) saying why when it cannot be loaded.
+std::unique_ptr<Backend> load_torch_backend(const std::filesystem::path& library);
+
+}  // namespace csss::inference
+
+// The plugin's one exported symbol: a new backend, owned by the caller.
+extern "C" csss::inference::Backend* csss_create_torch_backend();

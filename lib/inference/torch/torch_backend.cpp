@@ -1,0 +1,563 @@
+// The LibTorch backend of lib/inference/backend.hpp, built as the plugin libcsss_torch.so that
+// inference/backend_loader.cpp loads with dlopen. Two kinds of model:
+// - the native MobileNetV2 (mobilenet_v2.hpp), whose weights file is torch::save of the module;
+// - a TorchScript file exported from PyTorch: predict() runs a frozen copy that went through
+//   optimize_for_inference (batch norms folded, MKL-DNN convolutions), gradcam() the unfrozen
+//   module, whose Grad-CAM layer and head are still submodules.
+// LibTorch's exceptions (c10::Error, TorchScript's interpreter errors) never leave the plugin:
+// they become csss::Error.
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/autograd.h>
+#include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/ir/alias_analysis.h>
+#include <torch/nn/functional/pooling.h>
+#include <torch/script.h>
+#include <torch/serialize.h>
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <new>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "inference/backend.hpp"
+#include "mobilenet_v2.hpp"
+#include "util/error.hpp"
+
+#ifndef CSSS_LIBTORCH_VERSION
+#define CSSS_LIBTORCH_VERSION TORCH_VERSION
+#endif
+
+namespace csss::inference {
+
+namespace {
+
+using torch_impl::MobileNetV2;
+using torch_impl::MobileNetV2Options;
+
+// LibTorch's message in one line: the cause of a TorchScript interpreter error (its last
+// "SomethingError: ..." line) or else the first line, without the C++ backtrace.
+std::string one_line(std::string_view text) {
+  std::vector<std::string_view> lines;
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t'))
+      line.remove_prefix(1);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\r'))
+      line.remove_suffix(1);
+    if (!line.empty())
+      lines.push_back(line);
+    if (end == std::string_view::npos)
+      break;
+    text.remove_prefix(end + 1);
+  }
+  if (lines.empty())
+    return "unknown LibTorch error";
+  std::string_view chosen = lines.front();
+  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+    const auto colon = it->find("Error: ");
+    if (colon != std::string_view::npos &&
+        it->substr(0, colon).find(' ') == std::string_view::npos) {
+      chosen = it->substr(colon + 7);
+      break;
+    }
+  }
+  std::string out(chosen);
+  if (out.size() > 400)
+    out = out.substr(0, 400) + "...";
+  return out;
+}
+
+// Called inside a catch block: rethrows csss::Error and std::bad_alloc as they are, and
+// LibTorch's errors (c10::Error, TorchScript interpreter errors, which are std::runtime_errors) as
+// Error(kind, "<context>: <LibTorch's message in one line>").
+[[noreturn]] void rethrow_as(ErrorKind kind, const std::string& context) {
+  try {
+    throw;
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw Error(kind, context + ": " + one_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    throw Error(kind, context + ": " + one_line(e.what()));
+  }
+}
+
+std::string shape_text(c10::IntArrayRef sizes) {
+  std::ostringstream out;
+  out << '[';
+  for (std::size_t i = 0; i < sizes.size(); ++i)
+    out << (i > 0 ? ", " : "") << sizes[i];
+  out << ']';
+  return out.str();
+}
+
+std::string number_text(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+void validate(const ModelSpec& spec) {
+  const auto bad = [&](const std::string& why) {
+    throw Error(ErrorKind::invalid_input, "model " + spec.weights.string() + ": " + why);
+  };
+  if (spec.num_classes < 2 || spec.num_classes > 100000)
+    bad("num_classes must be between 2 and 100000, not " + std::to_string(spec.num_classes));
+  if (spec.input_channels != 1 && spec.input_channels != 3)
+    bad("input_channels must be 1 or 3, not " + std::to_string(spec.input_channels));
+  if (spec.input_size < 32 || spec.input_size > 4096)
+    bad("input_size must be between 32 and 4096, not " + std::to_string(spec.input_size));
+  if (!std::isfinite(spec.temperature) || spec.temperature <= 0.0)
+    bad("temperature must be a positive number, not " + number_text(spec.temperature));
+  if (spec.architecture == Architecture::mobilenet_v2 &&
+      (!std::isfinite(spec.width_mult) || spec.width_mult < 0.1 || spec.width_mult > 4.0)) {
+    bad("width_mult must be between 0.1 and 4, not " + number_text(spec.width_mult));
+  }
+}
+
+void require_readable(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    throw Error(ErrorKind::io, "cannot read the model weights " + path.string() +
+                                   (std::filesystem::exists(path, ec) ? ": not a regular file"
+                                                                      : ": no such file"));
+  }
+  if (!std::ifstream(path, std::ios::binary)) {
+    throw Error(ErrorKind::io, "cannot read the model weights " + path.string() +
+                                   ": permission denied or unreadable");
+  }
+}
+
+MobileNetV2Options native_options(const ModelSpec& spec) {
+  MobileNetV2Options options;
+  options.num_classes = spec.num_classes;
+  options.input_channels = spec.input_channels;
+  options.width_mult = spec.width_mult;
+  return options;
+}
+
+// What every model does the same way; the subclasses say how to get logits (fast path), the
+// Grad-CAM feature map and the head that maps a feature map to logits.
+class TorchModel : public Model {
+ public:
+  explicit TorchModel(ModelSpec spec) : spec_(std::move(spec)) {}
+
+  std::vector<std::vector<float>> predict(std::span<const float> images, int count) override {
+    const torch::Tensor x = input(images, count, run_writes_input());
+    try {
+      const c10::InferenceMode inference;
+      const torch::Tensor logits = run(x);
+      check_logits(logits, count, "the model's output");
+      const torch::Tensor probabilities =
+          torch::softmax(logits.to(torch::kFloat) / spec_.temperature, 1).contiguous();
+      const float* p = probabilities.data_ptr<float>();
+      std::vector<std::vector<float>> out(static_cast<std::size_t>(count));
+      for (int i = 0; i < count; ++i) {
+        const float* row = p + static_cast<std::ptrdiff_t>(i) * spec_.num_classes;
+        out[static_cast<std::size_t>(i)].assign(row, row + spec_.num_classes);
+      }
+      return out;
+    } catch (...) {
+      rethrow_as(ErrorKind::invalid_input, "cannot run the model " + spec_.weights.string());
+    }
+  }
+
+  HeatMap gradcam(std::span<const float> image, int target) override {
+    if (target < 0 || target >= spec_.num_classes) {
+      throw Error(ErrorKind::invalid_input, "Grad-CAM target class " + std::to_string(target) +
+                                                " is not between 0 and " +
+                                                std::to_string(spec_.num_classes - 1));
+    }
+    const torch::Tensor x = input(image, 1, /*copy=*/true);
+    try {
+      // The feature map A without autograd, then A as the leaf the gradient is taken for: the
+      // gradient of the class score with respect to A needs only the head.
+      torch::Tensor activations;
+      {
+        const torch::NoGradGuard no_grad;
+        activations = feature_map(x);
+      }
+      check_feature_map(activations);
+      const torch::AutoGradMode grad_mode(true);
+      const torch::Tensor a = activations.detach().to(torch::kFloat).requires_grad_(true);
+      const torch::Tensor logits = head(a);
+      check_logits(logits, 1, "the head's output");
+      const torch::Tensor score = logits.select(0, 0).select(0, target);
+      const torch::Tensor gradient = torch::autograd::grad({score}, {a})[0];
+
+      const torch::NoGradGuard no_grad;
+      // alpha_k = mean over (i, j) of dscore/dA_k(i, j); cam = ReLU(sum_k alpha_k A_k).
+      const torch::Tensor weights = gradient.mean({2, 3}, /*keepdim=*/true);
+      torch::Tensor cam = torch::relu((weights * a.detach()).sum(1)).select(0, 0);
+      const float peak = cam.max().item<float>();
+      cam = peak > 0.0f ? (cam / peak).clamp(0.0, 1.0) : torch::zeros_like(cam);
+      cam = cam.contiguous();
+
+      HeatMap map;
+      map.height = static_cast<int>(cam.size(0));
+      map.width = static_cast<int>(cam.size(1));
+      const float* v = cam.data_ptr<float>();
+      map.values.assign(v, v + cam.numel());
+      return map;
+    } catch (...) {
+      rethrow_as(ErrorKind::invalid_input,
+                 "cannot compute Grad-CAM with the model " + spec_.weights.string());
+    }
+  }
+
+  // Runs a zero image through every path and checks the shapes; called once by load(). The
+  // unoptimised module goes first: a frozen TorchScript model whose MKL-DNN convolutions were
+  // prepacked for another channel count crashes (LibTorch 1.13) instead of throwing.
+  void check_shapes() {
+    const torch::Tensor zero =
+        torch::zeros({1, spec_.input_channels, spec_.input_size, spec_.input_size});
+    const std::string input_text = "a 1x" + std::to_string(spec_.input_channels) + "x" +
+                                   std::to_string(spec_.input_size) + "x" +
+                                   std::to_string(spec_.input_size) + " image";
+    try {
+      const torch::NoGradGuard no_grad;
+      check_logits(run_unoptimised(zero), 1, "its output for " + input_text);
+      const torch::Tensor activations = feature_map(zero);
+      check_feature_map(activations);
+      check_logits(head(activations), 1, "its head's output");
+      check_logits(run(zero), 1, "its optimised output for " + input_text);
+    } catch (...) {
+      rethrow_as(ErrorKind::invalid_input,
+                 "the model " + spec_.weights.string() + " cannot run on " + input_text);
+    }
+  }
+
+ protected:
+  // Logits, the fast way (predict); the same from the model as loaded, before any optimisation.
+  virtual torch::Tensor run(const torch::Tensor& x) = 0;
+  virtual torch::Tensor run_unoptimised(const torch::Tensor& x) { return run(x); }
+  // Whether run() may write to its input: then predict() gives it a copy of the caller's const
+  // images (a batch of 16 at 224x224 is 9.6 MB to copy, a few per cent of the run).
+  virtual bool run_writes_input() const = 0;
+  virtual torch::Tensor feature_map(const torch::Tensor& x) = 0;
+  virtual torch::Tensor head(const torch::Tensor& feature_map) = 0;
+
+  const ModelSpec& spec() const { return spec_; }
+
+ private:
+  // The images as a tensor [count, C, S, S]: a copy when `copy`, else a view of the caller's
+  // buffer, which must then not be written to.
+  torch::Tensor input(std::span<const float> images, int count, bool copy) const {
+    const std::int64_t per_image =
+        static_cast<std::int64_t>(spec_.input_channels) * spec_.input_size * spec_.input_size;
+    if (count < 1) {
+      throw Error(ErrorKind::invalid_input,
+                  "no images to run (count " + std::to_string(count) + ")");
+    }
+    const std::int64_t expected = per_image * count;
+    if (static_cast<std::int64_t>(images.size()) != expected) {
+      throw Error(
+          ErrorKind::invalid_input,
+          "expected " + std::to_string(count) + " x " + std::to_string(spec_.input_channels) +
+              " x " + std::to_string(spec_.input_size) + " x " + std::to_string(spec_.input_size) +
+              " = " + std::to_string(expected) + " floats, got " + std::to_string(images.size()));
+    }
+    const torch::Tensor view = torch::from_blob(
+        const_cast<float*>(images.data()),
+        {count, spec_.input_channels, spec_.input_size, spec_.input_size}, torch::kFloat);
+    return copy ? view.clone() : view;
+  }
+
+  void check_logits(const torch::Tensor& logits, std::int64_t count, const std::string& what) {
+    if (logits.dim() != 2 || logits.size(0) != count || logits.size(1) != spec_.num_classes) {
+      throw Error(ErrorKind::invalid_input,
+                  "the model " + spec_.weights.string() + " does not fit its declared shape: " +
+                      what + " is " + shape_text(logits.sizes()) + ", expected [" +
+                      std::to_string(count) + ", " + std::to_string(spec_.num_classes) +
+                      "] (num_classes " + std::to_string(spec_.num_classes) + ")");
+    }
+  }
+
+  void check_feature_map(const torch::Tensor& a) {
+    if (a.dim() != 4 || a.size(0) != 1) {
+      throw Error(ErrorKind::invalid_input,
+                  "the model " + spec_.weights.string() + ": the Grad-CAM layer's output is " +
+                      shape_text(a.sizes()) + ", not a feature map [1, channels, height, width]");
+    }
+  }
+
+  ModelSpec spec_;
+};
+
+class NativeModel final : public TorchModel {
+ public:
+  NativeModel(ModelSpec spec, MobileNetV2 net)
+      : TorchModel(std::move(spec)), net_(std::move(net)) {}
+
+ protected:
+  torch::Tensor run(const torch::Tensor& x) override { return net_->forward(x); }
+  torch::Tensor feature_map(const torch::Tensor& x) override { return net_->features(x); }
+  torch::Tensor head(const torch::Tensor& a) override { return net_->head(a); }
+  bool run_writes_input() const override { return false; }  // its first layer is a convolution
+
+ private:
+  MobileNetV2 net_;
+};
+
+class TorchScriptModel final : public TorchModel {
+ public:
+  TorchScriptModel(ModelSpec spec, torch::jit::Module module, torch::jit::Module frozen,
+                   torch::jit::Module features, torch::jit::Module head)
+      : TorchModel(std::move(spec)),
+        module_(std::move(module)),
+        frozen_(std::move(frozen)),
+        features_(std::move(features)),
+        head_(std::move(head)),
+        writes_input_(graph_writes_input(frozen_)) {}
+
+ protected:
+  torch::Tensor run(const torch::Tensor& x) override { return output(frozen_, x, "model"); }
+  bool run_writes_input() const override { return writes_input_; }
+  torch::Tensor run_unoptimised(const torch::Tensor& x) override {
+    return output(module_, x, "model");
+  }
+  torch::Tensor feature_map(const torch::Tensor& x) override {
+    return output(features_, x, spec().gradcam_layer);
+  }
+  torch::Tensor head(const torch::Tensor& a) override {
+    namespace F = torch::nn::functional;
+    const torch::Tensor pooled = F::adaptive_avg_pool2d(a, F::AdaptiveAvgPool2dFuncOptions({1, 1}));
+    return output(head_, torch::flatten(pooled, 1), spec().head_layer);
+  }
+
+ private:
+  torch::Tensor output(torch::jit::Module& m, const torch::Tensor& x, const std::string& name) {
+    const c10::IValue out = m.forward({x});
+    if (!out.isTensor()) {
+      throw Error(ErrorKind::invalid_input, "the model " + spec().weights.string() + ": '" + name +
+                                                "' returns a " + out.tagKind() + ", not a tensor");
+    }
+    return out.toTensor();
+  }
+
+  torch::jit::Module module_;  // eval mode, unfrozen: owns features_ and head_
+  torch::jit::Module frozen_;  // frozen and optimised for inference: predict()
+  torch::jit::Module features_;
+  torch::jit::Module head_;
+  bool writes_input_ = true;
+
+  // Whether the frozen forward graph (submodules inlined) may write to its image input, by
+  // TorchScript's alias analysis.
+  static bool graph_writes_input(const torch::jit::Module& frozen) {
+    const std::shared_ptr<torch::jit::Graph> graph = frozen.get_method("forward").graph();
+    if (graph->inputs().size() != 2)
+      return true;
+    const torch::jit::AliasDb alias_db(graph, /*isFrozen=*/true, /*descendFunctionCalls=*/true);
+    return alias_db.hasWriters(graph->inputs()[1]);
+  }
+};
+
+// The submodule at the dotted `path` ("features", "backbone.layer4") of `root`.
+torch::jit::Module submodule(const torch::jit::Module& root, const std::string& path,
+                             const ModelSpec& spec, const std::string& role) {
+  torch::jit::Module m = root;
+  std::string_view rest = path;
+  while (true) {
+    const auto dot = rest.find('.');
+    const std::string part(rest.substr(0, dot));
+    if (part.empty() || !m.hasattr(part) || !m.attr(part).isModule()) {
+      std::string children;
+      for (const auto& child : root.named_children())
+        children += (children.empty() ? "" : ", ") + child.name;
+      throw Error(ErrorKind::invalid_input,
+                  "the TorchScript model " + spec.weights.string() + " has no submodule '" + path +
+                      "' (its " + role +
+                      "); its submodules are: " + (children.empty() ? "none" : children));
+    }
+    m = m.attr(part).toModule();
+    if (dot == std::string_view::npos)
+      break;
+    rest.remove_prefix(dot + 1);
+  }
+  if (!m.find_method("forward")) {
+    throw Error(ErrorKind::invalid_input, "the TorchScript model " + spec.weights.string() +
+                                              ": submodule '" + path + "' has no forward method");
+  }
+  return m;
+}
+
+std::unique_ptr<Model> load_torchscript(const ModelSpec& spec) {
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(spec.weights.string(), torch::kCPU);
+  } catch (...) {
+    rethrow_as(ErrorKind::invalid_input, spec.weights.string() + " is not a TorchScript model");
+  }
+  if (!module.find_method("forward")) {
+    throw Error(ErrorKind::invalid_input,
+                spec.weights.string() +
+                    " is not a TorchScript model: it has no forward method (a native "
+                    "MobileNetV2 weights file? its architecture is mobilenet_v2)");
+  }
+  try {
+    module.eval();
+    torch::jit::Module features = submodule(module, spec.gradcam_layer, spec, "Grad-CAM layer");
+    torch::jit::Module head = submodule(module, spec.head_layer, spec, "head");
+    // freeze() works on a copy: `module` keeps its submodules for Grad-CAM.
+    torch::jit::Module frozen = torch::jit::freeze(module);
+    frozen = torch::jit::optimize_for_inference(frozen);
+    auto model = std::make_unique<TorchScriptModel>(spec, std::move(module), std::move(frozen),
+                                                    std::move(features), std::move(head));
+    model->check_shapes();
+    return model;
+  } catch (...) {
+    rethrow_as(ErrorKind::invalid_input,
+               "cannot prepare the TorchScript model " + spec.weights.string());
+  }
+}
+
+// Parameters and buffers, in the module's order.
+using Shapes = std::vector<std::pair<std::string, std::vector<std::int64_t>>>;
+
+Shapes shapes_of(const torch::nn::Module& m) {
+  Shapes out;
+  for (const auto& p : m.named_parameters())
+    out.emplace_back(p.key(), p.value().sizes().vec());
+  for (const auto& b : m.named_buffers())
+    out.emplace_back(b.key(), b.value().sizes().vec());
+  return out;
+}
+
+std::unique_ptr<Model> load_native(const ModelSpec& spec) {
+  const MobileNetV2Options options = native_options(spec);
+  MobileNetV2 net(options);
+  const Shapes expected = shapes_of(*net);
+  try {
+    torch::load(net, spec.weights.string());
+  } catch (...) {
+    rethrow_as(ErrorKind::invalid_input,
+               spec.weights.string() + " is not a native MobileNetV2 weights file");
+  }
+  const Shapes loaded = shapes_of(*net);
+  for (const auto& [name, shape] : expected) {
+    const auto it = std::find_if(loaded.begin(), loaded.end(),
+                                 [&](const auto& entry) { return entry.first == name; });
+    if (it == loaded.end() || it->second != shape) {
+      throw Error(ErrorKind::invalid_input,
+                  "the weights " + spec.weights.string() +
+                      " do not fit the declared MobileNetV2 (num_classes " +
+                      std::to_string(spec.num_classes) + ", input_channels " +
+                      std::to_string(spec.input_channels) + ", width_mult " +
+                      number_text(spec.width_mult) + "): " + name + " is " +
+                      (it == loaded.end() ? "missing" : shape_text(it->second)) + ", expected " +
+                      shape_text(shape));
+    }
+  }
+  net->eval();
+  auto model = std::make_unique<NativeModel>(spec, std::move(net));
+  model->check_shapes();
+  return model;
+}
+
+// A batch of 16 images through MobileNetV2 allocates and frees activations of up to 77 MB per
+// layer. glibc serves blocks above its mmap threshold (at most 32 MB) with a fresh mmap and gives
+// them back on free, so every batch page-faults and zeroes its activations again: some 40,000
+// page faults and a fifth of the CPU time per batch. Served from the heap, and the heap not
+// trimmed, the same memory is reused from batch to batch. The process keeps its peak memory, as
+// it would with jemalloc or tcmalloc, which PyTorch recommends for CPU inference.
+void keep_freed_memory() {
+  ::mallopt(M_MMAP_MAX, 0);
+  ::mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+}
+
+class TorchBackend final : public Backend {
+ public:
+  TorchBackend() {
+    // Debian's LibTorch starts with one intra-op thread; inference uses every core.
+    const unsigned cores = std::thread::hardware_concurrency();
+    at::set_num_threads(static_cast<int>(std::max(1u, cores)));
+    keep_freed_memory();
+  }
+
+  std::unique_ptr<Model> load(const ModelSpec& spec) override {
+    validate(spec);
+    require_readable(spec.weights);
+    switch (spec.architecture) {
+      case Architecture::mobilenet_v2:
+        return load_native(spec);
+      case Architecture::torchscript:
+        return load_torchscript(spec);
+    }
+    throw Error(ErrorKind::invalid_input,
+                "model " + spec.weights.string() + ": unknown architecture");
+  }
+
+  std::string describe() const override {
+    const int threads = at::get_num_threads();
+    return std::string("LibTorch ") + CSSS_LIBTORCH_VERSION + ", " + std::to_string(threads) +
+           (threads == 1 ? " thread" : " threads");
+  }
+
+  int write_initial_model(const ModelSpec& spec, std::uint64_t seed,
+                          const std::filesystem::path& pretrained) override {
+    if (spec.architecture != Architecture::mobilenet_v2) {
+      throw Error(ErrorKind::invalid_input,
+                  "only a native MobileNetV2 (architecture mobilenet_v2) can be initialised");
+    }
+    validate(spec);
+    torch::manual_seed(seed);
+    MobileNetV2 net(native_options(spec));
+    int copied = 0;
+    if (!pretrained.empty()) {
+      require_readable(pretrained);
+      torch::jit::Module source;
+      try {
+        source = torch::jit::load(pretrained.string(), torch::kCPU);
+      } catch (...) {
+        rethrow_as(ErrorKind::invalid_input, pretrained.string() + " is not a TorchScript model");
+      }
+      std::map<std::string, torch::Tensor> tensors;
+      for (const auto& p : source.named_parameters())
+        tensors.emplace(p.name, p.value);
+      for (const auto& b : source.named_buffers())
+        tensors.emplace(b.name, b.value);
+      const torch::NoGradGuard no_grad;
+      const auto copy = [&](const std::string& name, torch::Tensor& target) {
+        const auto it = tensors.find(name);
+        if (it != tensors.end() && it->second.sizes() == target.sizes()) {
+          target.copy_(it->second);
+          ++copied;
+        }
+      };
+      for (auto& p : net->named_parameters())
+        copy(p.key(), p.value());
+      for (auto& b : net->named_buffers())
+        copy(b.key(), b.value());
+    }
+    try {
+      torch::save(net, spec.weights.string());
+    } catch (...) {
+      rethrow_as(ErrorKind::io, "cannot write the model " + spec.weights.string());
+    }
+    return copied;
+  }
+};
+
+}  // namespace
+
+}  // namespace csss::inference
+
+extern "C" __attribute__((visibility("default"))) csss::inference::Backend*
+csss_create_torch_backend() {
+  return new csss::inference::TorchBackend();
+}
