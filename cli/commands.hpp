@@ -17,5 +17,9 @@ void setup_user(CLI::App& app, Context& ctx);
 void setup_audit(CLI::App& app, Context& ctx);
 void setup_config(CLI::App& app, Context& ctx);
 void setup_roles(CLI::App& app, Context& ctx);
+void setup_upload(CLI::App& app, Context& ctx);
+void setup_analyze(CLI::App& app, Context& ctx);
+void setup_scans(CLI::App& app, Context& ctx);
+void setup_model(CLI::App& app, Context& ctx);
 
 }  // namespace csss::cli

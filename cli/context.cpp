@@ -52,6 +52,17 @@ notify::MailTransport& Context::mail() {
   return *mail_;
 }
 
+imaging::Limits Context::scan_limits() {
+  imaging::Limits limits;
+  limits.max_file_bytes = static_cast<std::uint64_t>(config().get_int("scan.max_file_mb")) << 20;
+  limits.max_pixels = static_cast<std::uint64_t>(config().get_int("scan.max_megapixels")) * 1000000;
+  return limits;
+}
+
+inference::Registry Context::registry() {
+  return inference::Registry({config().data_dir() / "models", config().get("models.dir")});
+}
+
 std::filesystem::path Context::session_path() {
   return auth::session_file_path(&getenv_lookup);
 }

@@ -12,11 +12,28 @@
 #include "auth/accounts.hpp"
 #include "auth/login.hpp"
 #include "config/config.hpp"
+#include "imaging/image.hpp"
+#include "inference/registry.hpp"
 #include "notify/mail.hpp"
+#include "scans/scans.hpp"
 #include "store/database.hpp"
 #include "util/clock.hpp"
+#include "util/error.hpp"
 
 namespace csss::cli {
+
+// An error after which a command still has a result to show (csss upload of several files, some
+// of them bad): with --json, main prints `result` with the "error" member added as the one JSON
+// document, instead of the error document alone.
+class ErrorWithResult : public Error {
+ public:
+  ErrorWithResult(const Error& error, nlohmann::json result)
+      : Error(error.kind(), error.what()), result_(std::move(result)) {}
+  const nlohmann::json& result() const { return result_; }
+
+ private:
+  nlohmann::json result_;
+};
 
 // Options every command accepts.
 struct GlobalOptions {
@@ -44,6 +61,12 @@ class Context {
   auth::Authenticator authenticator() {
     return auth::Authenticator(db(), clock_, audit(), mail(), auth_settings());
   }
+  imaging::Limits scan_limits();
+  scans::Scans scans() {
+    return scans::Scans(db(), clock_, audit(), config().data_dir(), scan_limits());
+  }
+  // Imported models (<data_dir>/models) first, then the shipped ones (models.dir).
+  inference::Registry registry();
   std::filesystem::path session_path();
   // The logged-in user, from the session file. Throws Error(authentication) when there is none.
   auth::Principal require_login();

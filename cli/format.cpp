@@ -71,4 +71,72 @@ nlohmann::json user_json(const auth::User& user, util::UnixSeconds now) {
           {"password_changed_at", json_time(user.password_changed_at)}};
 }
 
+std::string format_time(util::UnixSeconds t) { return util::format_utc(t); }
+
+nlohmann::json scan_json(const scans::Scan& s) {
+  return {{"id", s.id},
+          {"patient", {{"id", s.patient_id}, {"name", s.patient_name}, {"email", s.patient_email}}},
+          {"status", s.status},
+          {"format", std::string(imaging::to_string(s.format))},
+          {"width", s.width},
+          {"height", s.height},
+          {"channels", s.channels},
+          {"modality", s.modality},
+          {"body_part", s.body_part},
+          {"dicom_patient_id", s.dicom_patient_id},
+          {"study_uid", s.study_uid},
+          {"frames", s.frames},
+          {"size_bytes", s.size_bytes},
+          {"sha256", s.sha256},
+          {"source_name", s.source_name},
+          {"uploaded_at", json_time(s.created_at)}};
+}
+
+nlohmann::json analysis_json(const scans::Analysis& a, const std::string& data_dir) {
+  nlohmann::json probabilities = nlohmann::json::object();
+  for (const auto& [label, p] : a.probabilities) probabilities[label] = p;
+  return {{"id", a.id},
+          {"scan_id", a.scan_id},
+          {"result", a.uncertain ? "Uncertain" : a.predicted_class},
+          {"predicted_class", a.predicted_class},
+          {"confidence", a.confidence},
+          {"threshold", a.threshold},
+          {"uncertain", a.uncertain},
+          {"probabilities", probabilities},
+          {"risk", a.risk},
+          {"model", {{"name", a.model_name}, {"version", a.model_version},
+                     {"weights_sha256", a.weights_sha256}}},
+          {"heatmap", (std::filesystem::path(data_dir) / a.heatmap).string()},
+          {"analysed_at", json_time(a.created_at)}};
+}
+
+std::string analysis_text(const scans::Analysis& a, const std::string& data_dir) {
+  std::string out;
+  if (a.uncertain) {
+    out += fmt::format(
+        "Result:      Uncertain (top class {} at {:.1f}%, below the model's threshold of "
+        "{:.0f}%)\n",
+        a.predicted_class, 100 * a.confidence, 100 * a.threshold);
+  } else {
+    out += fmt::format("Result:      {} ({:.1f}% confidence)\n", a.predicted_class,
+                       100 * a.confidence);
+  }
+  out += fmt::format("Risk level:  {}\n", a.risk);
+  out += "Probabilities:\n";
+  auto sorted = a.probabilities;
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& x, const auto& y) { return x.second > y.second; });
+  std::size_t width = 0;
+  for (const auto& [label, p] : sorted) width = std::max(width, label.size());
+  for (const auto& [label, p] : sorted) {
+    const auto bar = static_cast<std::size_t>(p * 30 + 0.5);
+    out += fmt::format("  {:<{}}  {:5.1f}%  {}\n", label, width, 100 * p, std::string(bar, '#'));
+  }
+  out += fmt::format("Model:       {} {} (weights {})\n", a.model_name, a.model_version,
+                     a.weights_sha256.substr(0, 12));
+  out += fmt::format("Grad-CAM:    {}\n", (std::filesystem::path(data_dir) / a.heatmap).string());
+  out += "AI-assisted screening: to be read by a licensed physician.\n";
+  return out;
+}
+
 }  // namespace csss::cli

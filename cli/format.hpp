@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth/accounts.hpp"
+#include "scans/scans.hpp"
 #include "util/clock.hpp"
 
 namespace csss::cli {
@@ -23,5 +24,14 @@ nlohmann::json user_json(const auth::User& user, util::UnixSeconds now);
 
 // "locked until ...", "disabled" or "active".
 std::string user_status(const auth::User& user, util::UnixSeconds now);
+
+// "2026-11-21T08:30:00Z".
+std::string format_time(util::UnixSeconds t);
+
+nlohmann::json scan_json(const scans::Scan& scan);
+nlohmann::json analysis_json(const scans::Analysis& analysis, const std::string& data_dir);
+
+// The result for people: class, confidence, "Uncertain", every probability, risk, model, heat map.
+std::string analysis_text(const scans::Analysis& analysis, const std::string& data_dir);
 
 }  // namespace csss::cli

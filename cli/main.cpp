@@ -25,9 +25,10 @@ struct CommandEntry {
 
 // Every top-level command, in the order --help lists them.
 constexpr CommandEntry kCommands[] = {
-    {csss::cli::setup_init},   {csss::cli::setup_login},  {csss::cli::setup_logout},
-    {csss::cli::setup_whoami}, {csss::cli::setup_user},   {csss::cli::setup_audit},
-    {csss::cli::setup_roles},  {csss::cli::setup_config},
+    {csss::cli::setup_init},    {csss::cli::setup_login},   {csss::cli::setup_logout},
+    {csss::cli::setup_whoami},  {csss::cli::setup_upload},  {csss::cli::setup_scans},
+    {csss::cli::setup_analyze}, {csss::cli::setup_model},   {csss::cli::setup_user},
+    {csss::cli::setup_audit},   {csss::cli::setup_roles},   {csss::cli::setup_config},
 };
 
 // Global options whose value is the next argument.
@@ -93,14 +94,14 @@ std::string one_line(std::string_view text) {
 }
 
 int report_error(const csss::cli::GlobalOptions& options, csss::ErrorKind kind,
-                 const std::string& raw_message) {
+                 const std::string& raw_message, nlohmann::json result = nlohmann::json::object()) {
   const std::string message = one_line(raw_message);
   std::fflush(stdout);
   std::fprintf(stderr, "csss: error: %s\n", message.c_str());
   const int code = csss::exit_code(kind);
   if (options.json) {
-    const nlohmann::json doc = {
-        {"error", {{"kind", csss::to_string(kind)}, {"message", message}, {"exit_code", code}}}};
+    nlohmann::json doc = std::move(result);
+    doc["error"] = {{"kind", csss::to_string(kind)}, {"message", message}, {"exit_code", code}};
     std::puts(doc.dump(2).c_str());
   }
   return code;
@@ -159,6 +160,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return report_error(options, csss::ErrorKind::usage,
                         fmt::format("{} (see 'csss --help')", e.what()));
+  } catch (const csss::cli::ErrorWithResult& e) {
+    return report_error(options, e.kind(), e.what(), e.result());
   } catch (const csss::Error& e) {
     return report_error(options, e.kind(), e.what());
   } catch (const std::exception& e) {

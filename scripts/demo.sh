@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds into build/, and runs the main job end to end on a fresh
 # embedded store in build/demo/: the first admin, the four demo accounts, a patient login, an
-# admin login through the code emailed to the outbox, whoami, the role policy at work, and the
-# audit log verified. Every step prints what it did.
+# admin login through the code emailed to the outbox, whoami, the role policy at work, a model
+# imported, a real chest X-ray (DICOM) uploaded by the patient and analysed by the doctor with its
+# Grad-CAM heat map, and the audit log verified. Every step prints what it did.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 cd "$CSSS_ROOT"
 
-csss_ensure_packages "${CSSS_BUILD_PACKAGES[@]}"
+csss_ensure_packages "${CSSS_BUILD_PACKAGES[@]}" "${CSSS_PYTORCH_PACKAGES[@]}"
 echo "==> Building build/bin/csss"
 csss_configure build
 cmake --build build -j "$(nproc)" --target csss >/dev/null
@@ -82,6 +83,29 @@ as pharma login --email pharma@csss.local --password-stdin <<<"not the password"
 echo "(exit status $?)"
 set -e
 as pharma login --email pharma@csss.local --password-stdin <<<"${PASSWORD[pharma]}"
+
+step "The admin imports a model (TorchScript MobileNetV2 exported from PyTorch)"
+cat <<EOT
+Until the trained models of train-eval ship, the demo runs a MobileNetV2 with seeded random
+weights: the plumbing is real (hash check, preprocessing, LibTorch, Grad-CAM), its result is not.
+EOT
+/usr/bin/python3 "$CSSS_ROOT/examples/export_mobilenet_v2.py" "$DEMO/cxr-demo.pt" --classes 2
+as admin model import "$DEMO/cxr-demo.pt" --name cxr-demo --classes normal,pneumonia \
+  --risk normal=low,pneumonia=high --modality CR,DX --body-part CHEST \
+  --description "Demo stand-in with random weights: results mean nothing"
+as admin model list
+
+step "The patient uploads a chest X-ray (DICOM, RSNA sample in datasets/dicom)"
+as patient upload "$CSSS_ROOT/datasets/dicom/chest_cr_rsna_monochrome2.dcm" | tee "$DEMO/upload.txt"
+scan_id=$(grep -oE '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' "$DEMO/upload.txt")
+echo "Uploading the same file again stores nothing:"
+as patient upload "$CSSS_ROOT/datasets/dicom/chest_cr_rsna_monochrome2.dcm"
+
+step "The doctor runs the AI analysis on it"
+as doctor analyze "$scan_id"
+
+step "The patient sees the scan and its result"
+as patient scans
 
 step "The audit log: the last events, and its hash chain verified"
 as admin audit list --limit 8

@@ -8,11 +8,14 @@ CSSS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CSSS_BUILD_PACKAGES=(
   g++ cmake ninja-build pkg-config ccache
   libcli11-dev libfmt-dev libyaml-cpp-dev libsqlite3-dev libsodium-dev nlohmann-json3-dev
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libopencv-dev libgdcm-dev libtorch-dev
 )
+# PyTorch, to export TorchScript models (the demo's and the tests') and as the reference that
+# csss's results and speed are compared with.
+CSSS_PYTORCH_PACKAGES=(python3-torch python3-torchvision)
 # To run the test suite as well: the test framework, the sqlite3 shell, and the SMTP server the
 # mail test starts on 127.0.0.1.
-CSSS_TEST_PACKAGES=(doctest-dev sqlite3 python3-aiosmtpd)
+CSSS_TEST_PACKAGES=(doctest-dev sqlite3 python3-aiosmtpd "${CSSS_PYTORCH_PACKAGES[@]}")
 
 # Installs the named Debian packages that are not installed yet (as root, or through sudo).
 csss_ensure_packages() {

@@ -31,6 +31,10 @@ constexpr const char* kUnsetVariables[] = {
     "CSSS_SMTP_PASSWORD",
     "CSSS_SMTP_TLS",
     "CSSS_SMTP_TIMEOUT_SECONDS",
+    "CSSS_SCAN_MAX_FILE_MB",
+    "CSSS_SCAN_MAX_MEGAPIXELS",
+    "CSSS_MODELS_DIR",
+    "CSSS_TORCH_BACKEND",
     "XDG_CACHE_HOME",
     "XDG_RUNTIME_DIR",
 };

@@ -16,6 +16,9 @@ struct Expected {
 // The policy of the specification: which role may do what.
 const Expected kMatrix[] = {
     {"upload_scan", "upload a scan", true, false, false, false},
+    {"upload_for_patient", "upload a scan for a patient", false, true, true, true},
+    {"view_own_scans", "see one's own scans and results", true, false, false, false},
+    {"view_any_scan", "see any patient's scans and results", false, true, true, true},
     {"run_analysis", "run the AI analysis", false, true, false, false},
     {"add_clinical_notes", "add clinical notes", false, true, false, false},
     {"add_prescription", "add a prescription", false, false, true, false},
@@ -24,6 +27,7 @@ const Expected kMatrix[] = {
     {"download_any_report", "download any report", false, true, true, true},
     {"manage_users", "add and change accounts", false, false, false, true},
     {"view_users", "list accounts", false, false, false, true},
+    {"manage_models", "import models", false, false, false, true},
     {"read_audit", "read and verify the audit log", false, false, false, true},
 };
 
