@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds into build/, and runs the whole test suite with CTest; then does
-# the same with AddressSanitizer and UBSan in build-asan/ (skip that with CSSS_SKIP_SANITIZE=1).
-# Exits non-zero on any failure.
+# Installs what is missing, builds into build/, and runs the whole test suite with CTest. With
+# CSSS_TEST_SANITIZE=1 it then does the same with AddressSanitizer and UBSan in build-asan/ (about
+# twice the time). Exits non-zero on any failure.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 cd "$CSSS_ROOT"
@@ -13,7 +13,7 @@ csss_build build -DCSSS_SANITIZE=OFF
 echo "==> Running the test suite (build/)"
 ctest --test-dir build -j "$jobs" --output-on-failure
 
-if [ "${CSSS_SKIP_SANITIZE:-0}" != 1 ]; then
+if [ "${CSSS_TEST_SANITIZE:-0}" = 1 ]; then
   csss_build build-asan -DCSSS_SANITIZE=ON
   echo "==> Running the test suite under AddressSanitizer and UBSan (build-asan/)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
