@@ -9,6 +9,7 @@
 namespace csss::crypto {
 
 std::string random_hex(std::size_t n) {
+  if (n == 0) return {};  // randombytes_buf must not get the null data() of an empty vector
   ensure_sodium();
   std::vector<unsigned char> bytes(n);
   randombytes_buf(bytes.data(), n);
