@@ -21,5 +21,6 @@ void setup_upload(CLI::App& app, Context& ctx);
 void setup_analyze(CLI::App& app, Context& ctx);
 void setup_scans(CLI::App& app, Context& ctx);
 void setup_model(CLI::App& app, Context& ctx);
+void setup_train_eval(CLI::App& app, Context& ctx);
 
 }  // namespace csss::cli

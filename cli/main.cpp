@@ -29,6 +29,7 @@ constexpr CommandEntry kCommands[] = {
     {csss::cli::setup_whoami},  {csss::cli::setup_upload},  {csss::cli::setup_scans},
     {csss::cli::setup_analyze}, {csss::cli::setup_model},   {csss::cli::setup_user},
     {csss::cli::setup_audit},   {csss::cli::setup_roles},   {csss::cli::setup_config},
+    {csss::cli::setup_train_eval},
 };
 
 // Global options whose value is the next argument.

@@ -58,7 +58,7 @@ void check_image(const Image& image) {
 
 }  // namespace
 
-std::vector<float> preprocess(const Image& image, const PreprocessSpec& spec) {
+Image fit(const Image& image, const PreprocessSpec& spec) {
   check_spec(spec);
   check_image(image);
   detail::silence_libraries();
@@ -83,24 +83,51 @@ std::vector<float> preprocess(const Image& image, const PreprocessSpec& spec) {
     cv::resize(converted, resized, cv::Size(spec.size, spec.size), 0, 0,
                shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
   }
+  if (!resized.isContinuous())
+    resized = resized.clone();
 
+  Image out;
+  out.width = spec.size;
+  out.height = spec.size;
+  out.channels = spec.channels;
+  const auto* begin = resized.ptr<std::uint8_t>(0);
+  out.pixels.assign(begin, begin + static_cast<std::size_t>(spec.size) *
+                                       static_cast<std::size_t>(spec.size) *
+                                       static_cast<std::size_t>(spec.channels));
+  return out;
+}
+
+void normalise_into(const Image& fitted, const PreprocessSpec& spec, std::span<float> out) {
+  check_spec(spec);
+  check_image(fitted);
+  if (fitted.width != spec.size || fitted.height != spec.size || fitted.channels != spec.channels) {
+    bad("the image is " + std::to_string(fitted.width) + "x" + std::to_string(fitted.height) +
+        " with " + std::to_string(fitted.channels) + " channel(s), not " +
+        std::to_string(spec.size) + "x" + std::to_string(spec.size) + " with " +
+        std::to_string(spec.channels));
+  }
   const auto plane = static_cast<std::size_t>(spec.size) * static_cast<std::size_t>(spec.size);
   const auto channels = static_cast<std::size_t>(spec.channels);
-  std::vector<float> out(channels * plane);
+  if (out.size() != channels * plane) {
+    bad("the output holds " + std::to_string(out.size()) + " values, not " +
+        std::to_string(channels * plane));
+  }
   for (std::size_t c = 0; c < channels; ++c) {
     const float scale = 1.0f / (255.0f * spec.stddev[c]);
     const float offset = spec.mean[c] / spec.stddev[c];
     float* dst = out.data() + c * plane;
-    for (int y = 0; y < spec.size; ++y) {
-      const std::uint8_t* row = resized.ptr<std::uint8_t>(y);
-      for (int x = 0; x < spec.size; ++x) {
-        const std::uint8_t v = row[static_cast<std::size_t>(x) * channels + c];
-        // (v / 255 - mean) / stddev
-        dst[static_cast<std::size_t>(y) * static_cast<std::size_t>(spec.size) +
-            static_cast<std::size_t>(x)] = static_cast<float>(v) * scale - offset;
-      }
-    }
+    const std::uint8_t* src = fitted.pixels.data() + c;
+    // (v / 255 - mean) / stddev
+    for (std::size_t i = 0; i < plane; ++i)
+      dst[i] = static_cast<float>(src[i * channels]) * scale - offset;
   }
+}
+
+std::vector<float> preprocess(const Image& image, const PreprocessSpec& spec) {
+  const Image fitted = fit(image, spec);
+  std::vector<float> out(static_cast<std::size_t>(spec.channels) *
+                         static_cast<std::size_t>(spec.size) * static_cast<std::size_t>(spec.size));
+  normalise_into(fitted, spec, out);
   return out;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <span>
 #include <vector>
 
 #include "imaging/image.hpp"
@@ -22,5 +23,14 @@ struct PreprocessSpec {
 // for an empty or inconsistent image, or a malformed spec: size outside 1..4096, channels not 1
 // or 3, mean/stddev without exactly one value per channel, stddev not positive, non-finite values.
 std::vector<float> preprocess(const Image& image, const PreprocessSpec& spec);
+
+// The two halves of preprocess(), for training, which augments in between:
+// fit() converts to the spec's channel count and resizes to size x size (as above), and
+// normalise_into() writes the fitted image's CHW floats to `out` (channels * size * size values).
+// preprocess(image, spec) == normalise(fit(image, spec), spec). Throw as preprocess() does, and
+// normalise_into() also when the image is not size x size with the spec's channels or `out` has
+// the wrong length.
+Image fit(const Image& image, const PreprocessSpec& spec);
+void normalise_into(const Image& fitted, const PreprocessSpec& spec, std::span<float> out);
 
 }  // namespace csss::imaging

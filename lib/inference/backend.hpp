@@ -50,6 +50,42 @@ class Model {
   virtual HeatMap gradcam(std::span<const float> image, int target) = 0;
 };
 
+// What training needs besides the model's shape. The loss is cross-entropy, weighted per class
+// when `class_weights` is not empty (one positive weight per class); the optimiser is Adam.
+struct TrainSpec {
+  ModelSpec model;  // architecture mobilenet_v2; `weights` is where training starts from
+  double learning_rate = 1e-4;
+  double weight_decay = 0.0;  // Adam's L2 penalty
+  std::vector<float> class_weights;
+  std::uint64_t seed = 42;  // LibTorch's generator (dropout)
+};
+
+struct StepResult {
+  double loss = 0.0;  // mean loss over the batch
+  int correct = 0;    // images whose largest logit is their label
+};
+
+// A MobileNetV2 being trained. Images are preprocessed CHW floats of the model's shape, one after
+// another, as for Model::predict.
+class Trainer {
+ public:
+  virtual ~Trainer() = default;
+  // One optimisation step (train mode: batch norm statistics update, dropout on). Throws
+  // Error(invalid_input) when sizes or labels do not fit the model, or the loss is not finite.
+  virtual StepResult train_step(std::span<const float> images, std::span<const int> labels,
+                                int count) = 0;
+  // Logits (before temperature), in eval mode and without autograd, one row per image.
+  virtual std::vector<std::vector<float>> logits(std::span<const float> images, int count) = 0;
+  virtual double learning_rate() const = 0;
+  virtual void set_learning_rate(double rate) = 0;
+  // The weights alone, as Backend::load reads them (torch::save of the module).
+  virtual void save_weights(const std::filesystem::path& path) = 0;
+  virtual void load_weights(const std::filesystem::path& path) = 0;
+  // The optimiser's state (Adam's moments and step counts), for resuming.
+  virtual void save_optimizer(const std::filesystem::path& path) = 0;
+  virtual void load_optimizer(const std::filesystem::path& path) = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -68,6 +104,9 @@ class Backend {
   // write.
   virtual int write_initial_model(const ModelSpec& spec, std::uint64_t seed,
                                   const std::filesystem::path& pretrained) = 0;
+  // A trainer starting from the weights at spec.model.weights (see write_initial_model). Throws
+  // Error(invalid_input) for a bad spec or weights file.
+  virtual std::unique_ptr<Trainer> trainer(const TrainSpec& spec) = 0;
 };
 
 // The LibTorch backend, loaded on first call from $CSSS_TORCH_BACKEND or from

@@ -22,6 +22,8 @@ int exit_code(ErrorKind kind) noexcept {
       return 8;
     case ErrorKind::integrity:
       return 9;
+    case ErrorKind::interrupted:
+      return 130;  // 128 + SIGINT, as shells report an interrupted command
   }
   return 1;
 }
@@ -46,6 +48,8 @@ std::string_view to_string(ErrorKind kind) noexcept {
       return "io";
     case ErrorKind::integrity:
       return "integrity";
+    case ErrorKind::interrupted:
+      return "interrupted";
   }
   return "internal";
 }

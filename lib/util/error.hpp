@@ -18,6 +18,7 @@ enum class ErrorKind {
   conflict,        // the object exists already or is in the wrong state for the step
   io,              // the data directory, store or a file cannot be used, or mail cannot be sent
   integrity,       // a verification found tampered or inconsistent records
+  interrupted,     // stopped by SIGINT/SIGTERM; the work done so far is kept and can be resumed
 };
 
 // The exception every lib/ function throws for an error a user can cause or fix. Anything else

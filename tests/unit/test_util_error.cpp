@@ -17,7 +17,7 @@ constexpr ErrorKind kAllKinds[] = {
     ErrorKind::authentication, ErrorKind::permission,
     ErrorKind::invalid_input,  ErrorKind::not_found,
     ErrorKind::conflict,       ErrorKind::io,
-    ErrorKind::integrity,
+    ErrorKind::integrity,      ErrorKind::interrupted,
 };
 
 }  // namespace
@@ -33,6 +33,7 @@ TEST_CASE("util::exit_code") {
     CHECK(csss::exit_code(ErrorKind::conflict) == 7);
     CHECK(csss::exit_code(ErrorKind::io) == 8);
     CHECK(csss::exit_code(ErrorKind::integrity) == 9);
+    CHECK(csss::exit_code(ErrorKind::interrupted) == 130);
   }
   SUBCASE("codes are distinct and never 0 (success)") {
     std::set<int> codes;
@@ -54,6 +55,7 @@ TEST_CASE("util::to_string(ErrorKind)") {
   CHECK(csss::to_string(ErrorKind::conflict) == "conflict");
   CHECK(csss::to_string(ErrorKind::io) == "io");
   CHECK(csss::to_string(ErrorKind::integrity) == "integrity");
+  CHECK(csss::to_string(ErrorKind::interrupted) == "interrupted");
 }
 
 TEST_CASE("util::Error") {

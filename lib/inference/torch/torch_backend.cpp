@@ -11,7 +11,9 @@
 #include <torch/autograd.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/ir/alias_analysis.h>
+#include <torch/nn/functional/loss.h>
 #include <torch/nn/functional/pooling.h>
+#include <torch/optim/adam.h>
 #include <torch/script.h>
 #include <torch/serialize.h>
 
@@ -438,7 +440,9 @@ Shapes shapes_of(const torch::nn::Module& m) {
   return out;
 }
 
-std::unique_ptr<Model> load_native(const ModelSpec& spec) {
+// A native MobileNetV2 of `spec`'s shape with the weights of spec.weights, every tensor's name and
+// shape checked; in train mode (as constructed).
+MobileNetV2 load_native_net(const ModelSpec& spec) {
   const MobileNetV2Options options = native_options(spec);
   MobileNetV2 net(options);
   const Shapes expected = shapes_of(*net);
@@ -463,11 +467,171 @@ std::unique_ptr<Model> load_native(const ModelSpec& spec) {
                       shape_text(shape));
     }
   }
+  return net;
+}
+
+std::unique_ptr<Model> load_native(const ModelSpec& spec) {
+  MobileNetV2 net = load_native_net(spec);
   net->eval();
   auto model = std::make_unique<NativeModel>(spec, std::move(net));
   model->check_shapes();
   return model;
 }
+
+// Training of the native MobileNetV2: Adam, (weighted) cross-entropy.
+class NativeTrainer final : public Trainer {
+ public:
+  NativeTrainer(TrainSpec spec, MobileNetV2 net)
+      : spec_(std::move(spec)),
+        net_(std::move(net)),
+        optimizer_(
+            net_->parameters(),
+            torch::optim::AdamOptions(spec_.learning_rate).weight_decay(spec_.weight_decay)) {
+    if (!spec_.class_weights.empty()) {
+      class_weights_ = torch::tensor(spec_.class_weights, torch::kFloat);
+    }
+  }
+
+  StepResult train_step(std::span<const float> images, std::span<const int> labels,
+                        int count) override {
+    const torch::Tensor x = batch(images, count);
+    const torch::Tensor y = targets(labels, count);
+    try {
+      net_->train();
+      optimizer_.zero_grad();
+      const torch::Tensor logits = net_->forward(x);
+      namespace F = torch::nn::functional;
+      auto options = F::CrossEntropyFuncOptions();
+      if (class_weights_.defined())
+        options.weight(class_weights_);
+      const torch::Tensor loss = F::cross_entropy(logits, y, options);
+      const double value = loss.item<double>();
+      if (!std::isfinite(value)) {
+        throw Error(ErrorKind::invalid_input, "the training loss is not finite (" +
+                                                  number_text(value) +
+                                                  "): lower the learning rate");
+      }
+      loss.backward();
+      optimizer_.step();
+      StepResult result;
+      result.loss = value;
+      result.correct = static_cast<int>(logits.argmax(1).eq(y).sum().item<std::int64_t>());
+      return result;
+    } catch (...) {
+      rethrow_as(ErrorKind::invalid_input, "cannot train the model");
+    }
+  }
+
+  std::vector<std::vector<float>> logits(std::span<const float> images, int count) override {
+    const torch::Tensor x = batch(images, count);
+    try {
+      net_->eval();
+      const c10::InferenceMode inference;
+      const torch::Tensor out = net_->forward(x).to(torch::kFloat).contiguous();
+      const float* p = out.data_ptr<float>();
+      const auto k = static_cast<std::size_t>(spec_.model.num_classes);
+      std::vector<std::vector<float>> rows(static_cast<std::size_t>(count));
+      for (std::size_t i = 0; i < rows.size(); ++i)
+        rows[i].assign(p + i * k, p + (i + 1) * k);
+      return rows;
+    } catch (...) {
+      rethrow_as(ErrorKind::invalid_input, "cannot run the model being trained");
+    }
+  }
+
+  double learning_rate() const override {
+    return static_cast<const torch::optim::AdamOptions&>(
+               optimizer_.param_groups().front().options())
+        .lr();
+  }
+
+  void set_learning_rate(double rate) override {
+    if (!std::isfinite(rate) || rate <= 0.0) {
+      throw Error(ErrorKind::invalid_input,
+                  "the learning rate must be a positive number, not " + number_text(rate));
+    }
+    for (auto& group : optimizer_.param_groups())
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(rate);
+  }
+
+  void save_weights(const std::filesystem::path& path) override {
+    try {
+      torch::save(net_, path.string());
+    } catch (...) {
+      rethrow_as(ErrorKind::io, "cannot write the model " + path.string());
+    }
+  }
+
+  void load_weights(const std::filesystem::path& path) override {
+    require_readable(path);
+    ModelSpec spec = spec_.model;
+    spec.weights = path;
+    MobileNetV2 loaded = load_native_net(spec);
+    const torch::NoGradGuard no_grad;
+    auto target = net_->named_parameters();
+    for (const auto& p : loaded->named_parameters())
+      target[p.key()].copy_(p.value());
+    auto target_buffers = net_->named_buffers();
+    for (const auto& b : loaded->named_buffers())
+      target_buffers[b.key()].copy_(b.value());
+  }
+
+  void save_optimizer(const std::filesystem::path& path) override {
+    try {
+      torch::save(optimizer_, path.string());
+    } catch (...) {
+      rethrow_as(ErrorKind::io, "cannot write the optimiser state " + path.string());
+    }
+  }
+
+  void load_optimizer(const std::filesystem::path& path) override {
+    require_readable(path);
+    try {
+      torch::load(optimizer_, path.string());
+    } catch (...) {
+      rethrow_as(ErrorKind::invalid_input,
+                 path.string() + " is not the optimiser state of this model");
+    }
+  }
+
+ private:
+  torch::Tensor batch(std::span<const float> images, int count) const {
+    const std::int64_t per_image = static_cast<std::int64_t>(spec_.model.input_channels) *
+                                   spec_.model.input_size * spec_.model.input_size;
+    if (count < 1 || static_cast<std::int64_t>(images.size()) != per_image * count) {
+      throw Error(ErrorKind::invalid_input, "a training batch of " + std::to_string(count) +
+                                                " images needs " +
+                                                std::to_string(per_image * std::max(count, 0)) +
+                                                " floats, got " + std::to_string(images.size()));
+    }
+    return torch::from_blob(
+        const_cast<float*>(images.data()),
+        {count, spec_.model.input_channels, spec_.model.input_size, spec_.model.input_size},
+        torch::kFloat);
+  }
+
+  torch::Tensor targets(std::span<const int> labels, int count) const {
+    if (static_cast<int>(labels.size()) != count) {
+      throw Error(ErrorKind::invalid_input, "a training batch of " + std::to_string(count) +
+                                                " images has " + std::to_string(labels.size()) +
+                                                " labels");
+    }
+    std::vector<std::int64_t> values(labels.begin(), labels.end());
+    for (const std::int64_t v : values) {
+      if (v < 0 || v >= spec_.model.num_classes) {
+        throw Error(ErrorKind::invalid_input,
+                    "label " + std::to_string(v) + " is not a class of the model (0.." +
+                        std::to_string(spec_.model.num_classes - 1) + ")");
+      }
+    }
+    return torch::tensor(values, torch::kLong);
+  }
+
+  TrainSpec spec_;
+  MobileNetV2 net_;
+  torch::optim::Adam optimizer_;
+  torch::Tensor class_weights_;
+};
 
 // A batch of 16 images through MobileNetV2 allocates and frees activations of up to 77 MB per
 // layer. glibc serves blocks above its mmap threshold (at most 32 MB) with a fresh mmap and gives
@@ -506,6 +670,38 @@ class TorchBackend final : public Backend {
     const int threads = at::get_num_threads();
     return std::string("LibTorch ") + CSSS_LIBTORCH_VERSION + ", " + std::to_string(threads) +
            (threads == 1 ? " thread" : " threads");
+  }
+
+  std::unique_ptr<Trainer> trainer(const TrainSpec& spec) override {
+    if (spec.model.architecture != Architecture::mobilenet_v2) {
+      throw Error(ErrorKind::invalid_input,
+                  "only a native MobileNetV2 (architecture mobilenet_v2) can be trained");
+    }
+    validate(spec.model);
+    if (!std::isfinite(spec.learning_rate) || spec.learning_rate <= 0.0) {
+      throw Error(ErrorKind::invalid_input, "the learning rate must be a positive number, not " +
+                                                number_text(spec.learning_rate));
+    }
+    if (!std::isfinite(spec.weight_decay) || spec.weight_decay < 0.0) {
+      throw Error(ErrorKind::invalid_input, "the weight decay must be zero or positive, not " +
+                                                number_text(spec.weight_decay));
+    }
+    if (!spec.class_weights.empty()) {
+      if (static_cast<int>(spec.class_weights.size()) != spec.model.num_classes) {
+        throw Error(ErrorKind::invalid_input,
+                    "class weights: " + std::to_string(spec.class_weights.size()) + " values for " +
+                        std::to_string(spec.model.num_classes) + " classes");
+      }
+      for (const float w : spec.class_weights) {
+        if (!std::isfinite(w) || w <= 0.0f) {
+          throw Error(ErrorKind::invalid_input, "class weights must be positive numbers");
+        }
+      }
+    }
+    require_readable(spec.model.weights);
+    torch::manual_seed(spec.seed);
+    MobileNetV2 net = load_native_net(spec.model);
+    return std::make_unique<NativeTrainer>(spec, std::move(net));
   }
 
   int write_initial_model(const ModelSpec& spec, std::uint64_t seed,
