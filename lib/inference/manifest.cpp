@@ -271,8 +271,9 @@ void save_manifest(const Manifest& m) {
   out << YAML::Key << "mean" << YAML::Value << YAML::Flow << m.input.mean;
   out << YAML::Key << "std" << YAML::Value << YAML::Flow << m.input.stddev;
   out << YAML::EndMap;
-  out << YAML::Key << "threshold" << YAML::Value << m.threshold;
-  out << YAML::Key << "temperature" << YAML::Value << m.temperature;
+  // Shortest text that reads back as the same double ("0.6", not "0.59999999999999998").
+  out << YAML::Key << "threshold" << YAML::Value << fmt::format("{}", m.threshold);
+  out << YAML::Key << "temperature" << YAML::Value << fmt::format("{}", m.temperature);
   out << YAML::Key << "risk" << YAML::Value << YAML::BeginMap;
   for (const std::string& c : m.classes) {
     out << YAML::Key << c << YAML::Value << std::string(to_string(m.risk.at(c)));
@@ -281,7 +282,7 @@ void save_manifest(const Manifest& m) {
   out << YAML::Key << "architecture" << YAML::Value << YAML::BeginMap;
   if (m.architecture == Architecture::mobilenet_v2) {
     out << YAML::Key << "type" << YAML::Value << "mobilenet_v2";
-    out << YAML::Key << "width" << YAML::Value << m.width_mult;
+    out << YAML::Key << "width" << YAML::Value << fmt::format("{}", m.width_mult);
   } else {
     out << YAML::Key << "type" << YAML::Value << "torchscript";
     out << YAML::Key << "gradcam_layer" << YAML::Value << m.gradcam_layer;
