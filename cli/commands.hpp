@@ -22,5 +22,10 @@ void setup_analyze(CLI::App& app, Context& ctx);
 void setup_scans(CLI::App& app, Context& ctx);
 void setup_model(CLI::App& app, Context& ctx);
 void setup_train_eval(CLI::App& app, Context& ctx);
+void setup_verify(CLI::App& app, Context& ctx);
+void setup_prescribe(CLI::App& app, Context& ctx);
+void setup_approve(CLI::App& app, Context& ctx);  // cmd_approve.cpp, with reject and return
+void setup_reject(CLI::App& app, Context& ctx);
+void setup_return(CLI::App& app, Context& ctx);
 
 }  // namespace csss::cli

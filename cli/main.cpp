@@ -25,11 +25,12 @@ struct CommandEntry {
 
 // Every top-level command, in the order --help lists them.
 constexpr CommandEntry kCommands[] = {
-    {csss::cli::setup_init},    {csss::cli::setup_login},   {csss::cli::setup_logout},
-    {csss::cli::setup_whoami},  {csss::cli::setup_upload},  {csss::cli::setup_scans},
-    {csss::cli::setup_analyze}, {csss::cli::setup_model},   {csss::cli::setup_user},
-    {csss::cli::setup_audit},   {csss::cli::setup_roles},   {csss::cli::setup_config},
-    {csss::cli::setup_train_eval},
+    {csss::cli::setup_init},    {csss::cli::setup_login},  {csss::cli::setup_logout},
+    {csss::cli::setup_whoami},  {csss::cli::setup_upload}, {csss::cli::setup_scans},
+    {csss::cli::setup_analyze}, {csss::cli::setup_verify}, {csss::cli::setup_prescribe},
+    {csss::cli::setup_approve}, {csss::cli::setup_reject}, {csss::cli::setup_return},
+    {csss::cli::setup_model},   {csss::cli::setup_user},   {csss::cli::setup_audit},
+    {csss::cli::setup_roles},   {csss::cli::setup_config}, {csss::cli::setup_train_eval},
 };
 
 // Global options whose value is the next argument.
@@ -45,10 +46,17 @@ std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv)
     if (arg == "--")
       return std::nullopt;
     if (arg.starts_with("-")) {
-      for (std::string_view opt : kValueOptions) {
-        if (arg == opt)
-          ++i;
+      bool takes_value = false;
+      for (std::string_view opt : kValueOptions)
+        takes_value = takes_value || arg == opt;
+      // An option of the command reached so far whose value is the next argument
+      // ("csss scans --status all"): that value is not a command.
+      if (!takes_value && arg.find('=') == std::string_view::npos) {
+        const CLI::Option* option = current->get_option_no_throw(std::string(arg));
+        takes_value = option != nullptr && option->get_items_expected_min() > 0;
       }
+      if (takes_value)
+        ++i;
       continue;
     }
     const auto subs = current->get_subcommands([](CLI::App*) { return true; });

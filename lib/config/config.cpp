@@ -50,6 +50,8 @@ const KeySpec kKeys[] = {
      "the most pixels a scan may declare, in millions (checked before decoding)", 1, 1000},
     {"models.dir", Type::path, CSSS_DEFAULT_MODELS_DIR,
      "the shipped models (imported ones live in <data_dir>/models)"},
+    {"prescription.templates", Type::path, CSSS_DEFAULT_TEMPLATES,
+     "the prescription templates of csss prescribe --template (YAML)"},
     {"mail.from", Type::text, "CSSS <no-reply@csss.local>", "sender of every message"},
     {"smtp.url", Type::text, "",
      "SMTP server (smtp://host:587 or smtps://host:465); empty: messages go to <data_dir>/outbox"},

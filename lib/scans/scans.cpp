@@ -306,16 +306,78 @@ Scan Scans::get(const auth::Principal& who, const std::string& id) {
 }
 
 std::vector<Scan> Scans::list(const auth::Principal& who) {
-  std::string sql = fmt::format("SELECT {} {}", kScanColumns, kScanFrom);
+  return list(who, ListQuery{});
+}
+
+std::vector<Scan> Scans::list(const auth::Principal& who, const ListQuery& query) {
+  std::string sql = fmt::format("SELECT {} {} WHERE 1", kScanColumns, kScanFrom);
   const bool staff = auth::is_allowed(who.role, auth::Action::view_any_scan);
   if (!staff) {
     auth::require(who, auth::Action::view_own_scans, "scans", audit_);
-    sql += " WHERE p.user_id = ?";
+    sql += " AND p.user_id = ?";
   }
-  sql += " ORDER BY s.created_at DESC, s.id";
+  if (!query.statuses.empty()) {
+    sql += " AND s.status IN (";
+    for (std::size_t i = 0; i < query.statuses.size(); ++i)
+      sql += i ? ", ?" : "?";
+    sql += ")";
+  }
+  std::optional<std::int64_t> patient_record;
+  if (!query.patient.empty()) {
+    if (query.patient.find('@') != std::string::npos) {
+      sql += " AND u.email = ?";
+    } else {
+      try {
+        std::size_t used = 0;
+        patient_record = std::stoll(query.patient, &used);
+        if (used != query.patient.size())
+          throw std::invalid_argument(query.patient);
+      } catch (const std::exception&) {
+        throw Error(ErrorKind::invalid_input,
+                    fmt::format("--patient '{}' is neither an email nor a patient record number",
+                                query.patient));
+      }
+      sql += " AND s.patient_id = ?";
+    }
+  }
+  if (!query.search.empty()) {
+    sql +=
+        " AND (p.full_name LIKE ? ESCAPE '\\' OR s.id LIKE ? ESCAPE '\\' OR s.source_name "
+        "LIKE ? ESCAPE '\\' OR s.modality LIKE ? ESCAPE '\\' OR s.body_part LIKE ? ESCAPE "
+        "'\\')";
+  }
+  if (query.worklist_order) {
+    // High-risk or uncertain latest AI result first, then the oldest.
+    sql +=
+        " ORDER BY coalesce((SELECT a.risk = 'high' OR a.uncertain = 1 FROM analyses a WHERE "
+        "a.scan_id = s.id ORDER BY a.created_at DESC, a.rowid DESC LIMIT 1), 0) DESC, "
+        "s.created_at, s.rowid";
+  } else {
+    sql += " ORDER BY s.created_at DESC, s.id";
+  }
   auto st = db_.prepare(sql);
+  int index = 0;
   if (!staff)
-    st.bind(1, who.user_id);
+    st.bind(++index, who.user_id);
+  for (const std::string& status : query.statuses)
+    st.bind(++index, status);
+  if (!query.patient.empty()) {
+    if (patient_record)
+      st.bind(++index, *patient_record);
+    else
+      st.bind(++index, util::to_lower(util::trim(query.patient)));
+  }
+  if (!query.search.empty()) {
+    std::string pattern = "%";
+    for (const char c : query.search) {
+      if (c == '%' || c == '_' || c == '\\')
+        pattern += '\\';
+      pattern += c;
+    }
+    pattern += '%';
+    for (int i = 0; i < 5; ++i)  // the five LIKEs above
+      st.bind(++index, pattern);
+  }
   std::vector<Scan> out;
   while (st.step())
     out.push_back(read_scan(st));
@@ -420,6 +482,13 @@ Analysis Scans::analyze(const auth::Principal& who, const std::string& scan_id,
     db_.prepare("UPDATE scans SET status = 'ai_analysed' WHERE id = ? AND status = 'pending_ai'")
         .bind(1, scan.id)
         .run();
+    if (db_.changes() == 1) {
+      db_.prepare(
+             "INSERT INTO scan_events (scan_id, step, from_status, to_status, actor_id, reason, "
+             "created_at) VALUES (?, 'analyse', 'pending_ai', 'ai_analysed', ?, '', ?)")
+          .bind_all(scan.id, who.user_id, a.created_at)
+          .run();
+    }
     audit_.append(
         {who.email, "scan.analyze", "scan:" + scan.id, audit::Outcome::success,
          fmt::format("model {} {}: {} {:.3f}{}", model.name, model.version, a.predicted_class,

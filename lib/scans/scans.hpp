@@ -100,6 +100,16 @@ class Scans {
   // The scans `who` may see, newest first.
   std::vector<Scan> list(const auth::Principal& who);
 
+  struct ListQuery {
+    std::vector<std::string> statuses;  // empty: any
+    std::string patient;                // a patient's account email or record number; "": any
+    std::string search;  // substring of the patient's name, scan ID, file name, modality, body part
+    bool worklist_order = false;  // high-risk or uncertain latest result first, then the oldest
+  };
+  // The scans `who` may see that match `query` (every value is bound, never spliced into SQL).
+  // Throws Error(invalid_input) for a --patient that is neither an email nor a number.
+  std::vector<Scan> list(const auth::Principal& who, const ListQuery& query);
+
   // The analyses of `scan`, oldest first (the caller has read the scan with get()).
   std::vector<Analysis> analyses(const Scan& scan) const;
 

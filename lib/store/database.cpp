@@ -235,6 +235,10 @@ std::int64_t Database::last_insert_rowid() const {
   return sqlite3_last_insert_rowid(db_);
 }
 
+std::int64_t Database::changes() const {
+  return sqlite3_changes64(db_);
+}
+
 bool Database::in_transaction() const {
   return sqlite3_get_autocommit(db_) == 0;
 }

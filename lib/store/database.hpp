@@ -85,6 +85,8 @@ class Database {
   // Runs SQL without parameters (schema scripts and pragmas only).
   void exec(std::string_view sql);
   std::int64_t last_insert_rowid() const;
+  // Rows changed by the last INSERT, UPDATE or DELETE.
+  std::int64_t changes() const;
   // True inside an open transaction.
   bool in_transaction() const;
   int schema_version() const;

@@ -152,6 +152,79 @@ CREATE TABLE analyses (
 ) STRICT;
 CREATE INDEX analyses_scan ON analyses (scan_id, created_at);
 )sql"},
+    Migration{3, R"sql(
+-- The clinical workflow (lib/workflow). Every status change of a scan passes the trigger below,
+-- which lets only the transitions of workflow_transitions through: no code path can skip a step.
+-- lib/workflow/state_machine.cpp holds the same table; a test keeps the two equal.
+CREATE TABLE workflow_transitions (
+  from_status TEXT NOT NULL,
+  to_status   TEXT NOT NULL,
+  PRIMARY KEY (from_status, to_status)
+) STRICT, WITHOUT ROWID;
+INSERT INTO workflow_transitions (from_status, to_status) VALUES
+  ('pending_ai', 'ai_analysed'),
+  ('pending_ai', 'rejected'),
+  ('ai_analysed', 'rejected'),
+  ('ai_analysed', 'doctor_verified'),
+  ('doctor_verified', 'pharmacist_completed'),
+  ('pharmacist_completed', 'approved'),
+  ('pharmacist_completed', 'ai_analysed'),
+  ('pharmacist_completed', 'doctor_verified'),
+  ('approved', 'report_delivered');
+CREATE TRIGGER workflow_transitions_fixed_insert BEFORE INSERT ON workflow_transitions
+BEGIN SELECT RAISE(ABORT, 'the workflow transitions cannot be changed'); END;
+CREATE TRIGGER workflow_transitions_fixed_update BEFORE UPDATE ON workflow_transitions
+BEGIN SELECT RAISE(ABORT, 'the workflow transitions cannot be changed'); END;
+CREATE TRIGGER workflow_transitions_fixed_delete BEFORE DELETE ON workflow_transitions
+BEGIN SELECT RAISE(ABORT, 'the workflow transitions cannot be changed'); END;
+CREATE TRIGGER scans_start_pending BEFORE INSERT ON scans WHEN NEW.status <> 'pending_ai'
+BEGIN SELECT RAISE(ABORT, 'a new scan starts as pending_ai'); END;
+CREATE TRIGGER scans_status_transition BEFORE UPDATE OF status ON scans
+WHEN NEW.status <> OLD.status AND NOT EXISTS (
+  SELECT 1 FROM workflow_transitions WHERE from_status = OLD.status AND to_status = NEW.status)
+BEGIN SELECT RAISE(ABORT, 'workflow: this status change is not a step of the workflow'); END;
+
+-- The history of each scan: every step, by whom, with the reason given (rejections, returns).
+CREATE TABLE scan_events (
+  id          INTEGER PRIMARY KEY,
+  scan_id     TEXT NOT NULL REFERENCES scans (id),
+  step        TEXT NOT NULL,
+  from_status TEXT NOT NULL,
+  to_status   TEXT NOT NULL,
+  actor_id    INTEGER NOT NULL REFERENCES users (id),
+  reason      TEXT NOT NULL,
+  created_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX scan_events_scan ON scan_events (scan_id, id);
+CREATE TRIGGER scan_events_append_only_update BEFORE UPDATE ON scan_events
+BEGIN SELECT RAISE(ABORT, 'scan history cannot be changed'); END;
+CREATE TRIGGER scan_events_append_only_delete BEFORE DELETE ON scan_events
+BEGIN SELECT RAISE(ABORT, 'scan history cannot be deleted'); END;
+
+-- Electronic signatures (modelled on 21 CFR Part 11, 11.50/11.70/11.200): the signer's printed
+-- name, role, UTC time and the meaning, bound to the SHA-256 of the exact content signed
+-- (canonical JSON). Never changed or deleted: a correction is a new, signed addendum that names
+-- the record it amends.
+CREATE TABLE signatures (
+  id             TEXT PRIMARY KEY,  -- random UUID
+  scan_id        TEXT NOT NULL REFERENCES scans (id),
+  kind           TEXT NOT NULL CHECK (kind IN ('verification', 'prescription', 'approval')),
+  meaning        TEXT NOT NULL CHECK (meaning IN ('verified', 'prescribed', 'approved')),
+  amends         TEXT REFERENCES signatures (id),
+  signer_id      INTEGER NOT NULL REFERENCES users (id),
+  signer_name    TEXT NOT NULL,
+  signer_role    TEXT NOT NULL,
+  signed_at      INTEGER NOT NULL,
+  content        TEXT NOT NULL,
+  content_sha256 TEXT NOT NULL,
+  record_sha256  TEXT NOT NULL  -- over every column above: the manifestation and the content
+) STRICT;
+CREATE INDEX signatures_scan ON signatures (scan_id, signed_at);
+CREATE TRIGGER signatures_immutable_update BEFORE UPDATE ON signatures
+BEGIN SELECT RAISE(ABORT, 'signed records cannot be changed; add a signed addendum'); END;
+CREATE TRIGGER signatures_immutable_delete BEFORE DELETE ON signatures
+BEGIN SELECT RAISE(ABORT, 'signed records cannot be deleted'); END;
+)sql"},
 };
 
 }  // namespace

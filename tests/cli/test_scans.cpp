@@ -86,10 +86,14 @@ TEST_CASE("scans lists a patient's own scans and every scan for staff") {
 
   for (const Session* staff : {&c.s_doctor, &c.s_pharmacist, &c.s_admin}) {
     INFO(staff->name());
-    const auto r = staff->run({"--json", "scans"});
+    const auto r = staff->run({"--json", "scans", "--status", "all"});
     REQUIRE_OK(r);
     CHECK(ids_of(json_of(r)) == sorted({c.a1, c.a2, c.b1}));
-    const auto t = staff->run({"scans"});
+    // Without --status, the role's worklist: new scans await the doctor only.
+    const auto worklist = staff->run({"--json", "scans"});
+    REQUIRE_OK(worklist);
+    CHECK(json_of(worklist).size() == (staff == &c.s_doctor ? 3u : 0u));
+    const auto t = staff->run({"scans", "--status", "all"});
     REQUIRE_OK(t);
     CHECK(contains(t.out, "Alice Patient"));
     CHECK(contains(t.out, "Bob Patient"));
