@@ -10,6 +10,7 @@
 #include <string>
 
 #include "imaging/internal.hpp"
+#include "imaging/opencv_bridge.hpp"
 #include "util/error.hpp"
 
 namespace csss::imaging {
@@ -61,7 +62,7 @@ Image augment(const Image& image, const AugmentSpec& spec, std::uint64_t seed) {
   const double contrast = 1.0 + uniform(spec.contrast);
 
   const int type = image.channels == 1 ? CV_8UC1 : CV_8UC3;
-  const cv::Mat in(image.height, image.width, type, const_cast<std::uint8_t*>(image.pixels.data()));
+  const cv::Mat in = detail::view(image);
   const cv::Point2f centre(static_cast<float>(image.width - 1) / 2.0f,
                            static_cast<float>(image.height - 1) / 2.0f);
   cv::Mat m = cv::getRotationMatrix2D(centre, angle, zoom);  // 2x3, CV_64F
@@ -86,16 +87,7 @@ Image augment(const Image& image, const AugmentSpec& spec, std::uint64_t seed) {
     // v' = contrast * (v - average) + average + brightness, saturated to 0..255.
     warped.convertTo(warped, type, contrast, (1.0 - contrast) * average + brightness);
   }
-  if (!warped.isContinuous())
-    warped = warped.clone();
-
-  Image out;
-  out.width = image.width;
-  out.height = image.height;
-  out.channels = image.channels;
-  const auto* begin = warped.ptr<std::uint8_t>(0);
-  out.pixels.assign(begin, begin + image.pixels.size());
-  return out;
+  return detail::to_image(warped);
 }
 
 }  // namespace csss::imaging

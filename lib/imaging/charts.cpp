@@ -17,9 +17,12 @@
 #include <string_view>
 #include <vector>
 
+#include "imaging/opencv_bridge.hpp"
 #include "util/error.hpp"
 
 namespace csss::imaging {
+
+using detail::to_image;
 
 namespace {
 
@@ -43,16 +46,6 @@ const std::array<cv::Scalar, 8> kPalette = {cv::Scalar(31, 119, 180),  cv::Scala
 
 [[noreturn]] void bad(const char* where, const std::string& what) {
   throw Error(ErrorKind::invalid_input, std::string(where) + ": " + what);
-}
-
-Image to_image(const cv::Mat& m) {
-  const cv::Mat c = m.isContinuous() ? m : m.clone();
-  Image out;
-  out.width = c.cols;
-  out.height = c.rows;
-  out.channels = c.channels();
-  out.pixels.assign(c.data, c.data + c.total() * c.elemSize());
-  return out;
 }
 
 // Text the Hershey fonts can draw: printable ASCII, each other character (a whole UTF-8 sequence)

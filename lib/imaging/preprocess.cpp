@@ -9,6 +9,7 @@
 #include <string>
 
 #include "imaging/internal.hpp"
+#include "imaging/opencv_bridge.hpp"
 #include "util/error.hpp"
 
 namespace csss::imaging {
@@ -63,8 +64,7 @@ Image fit(const Image& image, const PreprocessSpec& spec) {
   check_image(image);
   detail::silence_libraries();
 
-  const cv::Mat in(image.height, image.width, image.channels == 1 ? CV_8UC1 : CV_8UC3,
-                   const_cast<std::uint8_t*>(image.pixels.data()));
+  const cv::Mat in = detail::view(image);
   cv::Mat converted;
   if (image.channels == spec.channels) {
     converted = in;
@@ -83,18 +83,7 @@ Image fit(const Image& image, const PreprocessSpec& spec) {
     cv::resize(converted, resized, cv::Size(spec.size, spec.size), 0, 0,
                shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
   }
-  if (!resized.isContinuous())
-    resized = resized.clone();
-
-  Image out;
-  out.width = spec.size;
-  out.height = spec.size;
-  out.channels = spec.channels;
-  const auto* begin = resized.ptr<std::uint8_t>(0);
-  out.pixels.assign(begin, begin + static_cast<std::size_t>(spec.size) *
-                                       static_cast<std::size_t>(spec.size) *
-                                       static_cast<std::size_t>(spec.channels));
-  return out;
+  return detail::to_image(resized);
 }
 
 void normalise_into(const Image& fitted, const PreprocessSpec& spec, std::span<float> out) {

@@ -12,23 +12,15 @@
 
 #include "imaging/image.hpp"
 #include "imaging/internal.hpp"
+#include "imaging/opencv_bridge.hpp"
 #include "util/error.hpp"
 
 namespace csss::imaging {
 
-namespace {
+using detail::to_image;
+using detail::view;
 
-// A continuous 8-bit Mat with 1 or 3 channels as an Image (copied).
-Image to_image(const cv::Mat& m) {
-  const cv::Mat c = m.isContinuous() ? m : m.clone();
-  Image out;
-  out.width = c.cols;
-  out.height = c.rows;
-  out.channels = c.channels();
-  const std::size_t n = c.total() * c.elemSize();
-  out.pixels.assign(c.data, c.data + n);
-  return out;
-}
+namespace {
 
 // Throws unless `image` is a consistent gray or RGB image.
 void check_image(const Image& image, const char* what) {
@@ -41,12 +33,6 @@ void check_image(const Image& image, const char* what) {
     throw Error(ErrorKind::invalid_input,
                 std::string(what) + ": the image is empty or its size does not match its pixels");
   }
-}
-
-// A Mat header over the pixels of `image` (no copy; valid while `image` is).
-cv::Mat view(const Image& image) {
-  return cv::Mat(image.height, image.width, image.channels == 1 ? CV_8UC1 : CV_8UC3,
-                 const_cast<std::uint8_t*>(image.pixels.data()));
 }
 
 }  // namespace

@@ -74,6 +74,11 @@ json analysis_content(const scans::Analysis& a) {
           {"probabilities", probabilities}};
 }
 
+// How a signed record names an earlier one it builds on.
+json reference(const Signature& s) {
+  return {{"id", s.id}, {"content_sha256", s.content_sha256}};
+}
+
 const Signature* latest(const std::vector<Signature>& list, std::string_view kind) {
   const Signature* found = nullptr;
   for (const Signature& s : list) {
@@ -285,14 +290,9 @@ Signature Workflow::prescribe(const auth::Principal& who, const std::string& sca
   json fields = json::object();
   for (const auto& [k, v] : request.fields)
     fields[k] = v;
-  const json content = {
-      {"scan_id", scan.id},
-      {"verification",
-       {{"id", verification->id}, {"content_sha256", verification->content_sha256}}},
-      {"text", request.text},
-      {"template", request.template_name},
-      {"fields", fields},
-      {"amends", amends}};
+  const json content = {{"scan_id", scan.id},   {"verification", reference(*verification)},
+                        {"text", request.text}, {"template", request.template_name},
+                        {"fields", fields},     {"amends", amends}};
   return sign(who, scan, Step::prescribe, "prescription", "prescribed", amends, content.dump(),
               expected);
 }
@@ -311,13 +311,10 @@ Signature Workflow::approve(const auth::Principal& who, const std::string& scan_
                 fmt::format("scan {} lacks a signed verification or prescription", scan.id));
   }
   check_password(who, password, scan.id, "approved");
-  const json content = {
-      {"scan_id", scan.id},
-      {"scan_sha256", scan.sha256},
-      {"verification",
-       {{"id", verification->id}, {"content_sha256", verification->content_sha256}}},
-      {"prescription",
-       {{"id", prescription->id}, {"content_sha256", prescription->content_sha256}}}};
+  const json content = {{"scan_id", scan.id},
+                        {"scan_sha256", scan.sha256},
+                        {"verification", reference(*verification)},
+                        {"prescription", reference(*prescription)}};
   return sign(who, scan, Step::approve, "approval", "approved", "", content.dump(),
               Status::pharmacist_completed);
 }
