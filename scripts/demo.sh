@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds into build/, and runs the main job end to end on a fresh
 # embedded store in build/demo/: the first admin, the four demo accounts, a patient login, an
-# admin login through the code emailed to the outbox, whoami, the role policy at work, a model
-# imported, a real chest X-ray (DICOM) uploaded by the patient and analysed by the doctor with its
-# Grad-CAM heat map, and the audit log verified. Every step prints what it did.
+# admin login through the code emailed to the outbox, whoami, the role policy at work, the shipped
+# models checked, a real chest X-ray (DICOM) uploaded by the patient and analysed by the doctor
+# with a shipped model and its Grad-CAM heat map, a brain MRI analysed with the model chosen by
+# modality, the scan verified by the doctor, prescribed by the pharmacist and approved by the
+# admin (each an electronic signature), its record checked, an evaluation of a shipped model, and
+# the audit log verified. Every step prints what it did.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 cd "$CSSS_ROOT"
 
-csss_ensure_packages "${CSSS_BUILD_PACKAGES[@]}" "${CSSS_PYTORCH_PACKAGES[@]}"
+csss_ensure_packages "${CSSS_BUILD_PACKAGES[@]}"
 echo "==> Building build/bin/csss"
 csss_configure build
 cmake --build build -j "$(nproc)" --target csss >/dev/null
@@ -84,16 +87,9 @@ echo "(exit status $?)"
 set -e
 as pharma login --email pharma@csss.local --password-stdin <<<"${PASSWORD[pharma]}"
 
-step "The admin imports a model (TorchScript MobileNetV2 exported from PyTorch)"
-cat <<EOT
-Until the trained models of train-eval ship, the demo runs a MobileNetV2 with seeded random
-weights: the plumbing is real (hash check, preprocessing, LibTorch, Grad-CAM), its result is not.
-EOT
-/usr/bin/python3 "$CSSS_ROOT/examples/export_mobilenet_v2.py" "$DEMO/cxr-demo.pt" --classes 2
-as admin model import "$DEMO/cxr-demo.pt" --name cxr-demo --classes normal,pneumonia \
-  --risk normal=low,pneumonia=high --modality CR,DX --body-part CHEST \
-  --description "Demo stand-in with random weights: results mean nothing"
+step "The shipped models, trained by csss train-eval (models/), and their weights checked"
 as admin model list
+as admin model verify covid-cxr
 
 step "The patient uploads a chest X-ray (DICOM, RSNA sample in datasets/dicom)"
 as patient upload "$CSSS_ROOT/datasets/dicom/chest_cr_rsna_monochrome2.dcm" | tee "$DEMO/upload.txt"
@@ -101,8 +97,45 @@ scan_id=$(grep -oE '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 echo "Uploading the same file again stores nothing:"
 as patient upload "$CSSS_ROOT/datasets/dicom/chest_cr_rsna_monochrome2.dcm"
 
-step "The doctor runs the AI analysis on it"
-as doctor analyze "$scan_id"
+step "The doctor runs the AI analysis on it (adult chest X-ray: the covid-cxr model)"
+as doctor analyze "$scan_id" --model covid-cxr
+
+step "A brain MRI (JPEG sample in datasets/samples) uploaded for the patient by the doctor"
+as doctor upload "$CSSS_ROOT/datasets/samples/brain-mri/glioma/Tr-glTr_0000.jpg" \
+  --patient patient@csss.local --modality MR --body-part BRAIN | tee "$DEMO/upload-mri.txt"
+mri_id=$(grep -oE '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' "$DEMO/upload-mri.txt")
+echo "The model is chosen by modality and body part (MR, BRAIN: brain-mri):"
+as doctor analyze "$mri_id"
+
+step "A researcher evaluates the brain-mri model on the sample images (no login needed)"
+"$CSSS" train-eval evaluate --model brain-mri --data "$CSSS_ROOT/datasets/samples/brain-mri" \
+  --bootstrap 0 --out "$DEMO/evaluation"
+
+step "The doctor's worklist: high-risk and uncertain results first"
+as doctor scans
+
+step "The doctor verifies the AI result with clinical notes (an electronic signature: password again)"
+as doctor verify "$scan_id" --agree --password-stdin \
+  --notes "Findings reviewed with the AI result and its heat map; see the prescription." \
+  <<<"${PASSWORD[doctor]}"
+
+step "The pharmacist's worklist, the templates for the diagnosis, and the signed prescription"
+as pharma scans
+diagnosis=$(as pharma --json scans show "$scan_id" | grep -o '"diagnosis": "[^"]*"' | tail -n 1 |
+  cut -d'"' -f4)
+echo "The doctor's diagnosis: $diagnosis"
+as pharma prescribe --list-templates --diagnosis "$diagnosis"
+template=$(as pharma --json prescribe --list-templates --diagnosis "$diagnosis" |
+  grep -o '"name": "[^"]*"' | head -n 1 | cut -d'"' -f4)
+as pharma prescribe "$scan_id" --template "$template" --password-stdin <<<"${PASSWORD[pharma]}"
+
+step "The admin (a session that passed the emailed code) approves, signing once more"
+as admin scans
+as admin approve "$scan_id" --password-stdin <<<"${PASSWORD[admin]}"
+
+step "The whole record, and every hash recomputed"
+as doctor scans show "$scan_id"
+as doctor scans check "$scan_id"
 
 step "The patient sees the scan and its result"
 as patient scans
