@@ -107,8 +107,8 @@ mri_id=$(grep -oE '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
 echo "The model is chosen by modality and body part (MR, BRAIN: brain-mri):"
 as doctor analyze "$mri_id"
 
-step "A researcher evaluates the brain-mri model on the sample images (no login needed)"
-"$CSSS" train-eval evaluate --model brain-mri --data "$CSSS_ROOT/datasets/samples/brain-mri" \
+step "A researcher evaluates the brain-mri model on held-out images it never trained on (no login needed)"
+"$CSSS" train-eval evaluate --model brain-mri --data "$CSSS_ROOT/datasets/heldout/brain-mri" \
   --bootstrap 0 --out "$DEMO/evaluation"
 
 step "The doctor's worklist: high-risk and uncertain results first"
