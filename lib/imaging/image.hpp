@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <span>
 #include <string>
@@ -96,6 +97,10 @@ Decoded decode(std::span<const std::uint8_t> bytes, const Limits& limits, std::s
 // PNG bytes of `image` (lossless, gray or RGB). Throws Error(invalid_input) for an empty or
 // inconsistent image.
 std::vector<std::uint8_t> encode_png(const Image& image);
+
+// encode_png written to `path` with mode 0600, atomically (util::write_private_file). Throws as
+// encode_png, and Error(io) when it cannot be written.
+void save_png(const std::filesystem::path& path, const Image& image);
 
 // `base` (gray or RGB) with `heat` (values in [0,1], heat_width x heat_height, row-major)
 // resized to it (bilinear), coloured with the JET map (0 dark blue, 1 dark red) and blended:

@@ -14,6 +14,7 @@
 #include "imaging/internal.hpp"
 #include "imaging/opencv_bridge.hpp"
 #include "util/error.hpp"
+#include "util/fs.hpp"
 
 namespace csss::imaging {
 
@@ -108,6 +109,12 @@ std::vector<std::uint8_t> encode_png(const Image& image) {
     throw Error(ErrorKind::internal, "encode_png: OpenCV could not encode the image");
   }
   return out;
+}
+
+void save_png(const std::filesystem::path& path, const Image& image) {
+  const std::vector<std::uint8_t> png = encode_png(image);
+  util::write_private_file(path,
+                           std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
 }
 
 Image overlay_heatmap(const Image& base, std::span<const float> heat, int heat_width,

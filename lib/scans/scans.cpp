@@ -466,9 +466,7 @@ Analysis Scans::analyze(const auth::Principal& who, const std::string& scan_id,
   a.created_at = clock_.now();
 
   util::ensure_private_dir(data_dir_ / "heatmaps");
-  const auto png = imaging::encode_png(overlay);
-  util::write_private_file(data_dir_ / a.heatmap,
-                           std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
+  imaging::save_png(data_dir_ / a.heatmap, overlay);
   try {
     store::Transaction tx(db_);
     db_.prepare(

@@ -94,6 +94,26 @@ const Signature* latest(const std::vector<Signature>& list, std::string_view kin
                           to_string(step), allowed_from(step)));
 }
 
+// What a signature of `kind` applies to: with `addendum`, the latest record of that kind (no status
+// change); otherwise the step from the one status that allows it, which the scan must be in.
+std::pair<std::string, std::optional<Status>> target(const scans::Scan& scan,
+                                                     const std::vector<Signature>& existing,
+                                                     std::string_view kind, bool addendum,
+                                                     Step step) {
+  if (addendum) {
+    const Signature* last = latest(existing, kind);
+    if (!last) {
+      throw Error(ErrorKind::conflict, fmt::format("scan {} has no {} to amend", scan.id, kind));
+    }
+    return {last->id, std::nullopt};
+  }
+  for (const Transition& t : transitions()) {
+    if (t.step == step && t.from == status_of(scan))
+      return {"", t.from};
+  }
+  moved_on(scan.id, scan.status, step);
+}
+
 }  // namespace
 
 std::vector<Status> worklist_statuses(auth::Role role) {
@@ -171,27 +191,8 @@ Signature Workflow::sign(const auth::Principal& who, const scans::Scan& scan, St
   s.record_sha256 = record_hash(s);
 
   store::Transaction tx(db_);
-  auto st = db_.prepare("SELECT status FROM scans WHERE id = ?");
-  st.bind(1, scan.id);
-  if (!st.step())
-    throw Error(ErrorKind::not_found, fmt::format("no scan with ID '{}'", scan.id));
-  const std::string now = st.get_text(0);
-  if (expected) {
-    const Status to = *next(*expected, step);
-    if (now != to_string(*expected))
-      moved_on(scan.id, now, step);
-    db_.prepare("UPDATE scans SET status = ? WHERE id = ? AND status = ?")
-        .bind_all(std::string(to_string(to)), scan.id, std::string(to_string(*expected)))
-        .run();
-    if (db_.changes() != 1)
-      moved_on(scan.id, now, step);
-    db_.prepare(
-           "INSERT INTO scan_events (scan_id, step, from_status, to_status, actor_id, reason, "
-           "created_at) VALUES (?, ?, ?, ?, ?, '', ?)")
-        .bind_all(scan.id, std::string(to_string(step)), std::string(to_string(*expected)),
-                  std::string(to_string(to)), who.user_id, s.signed_at)
-        .run();
-  }
+  if (expected)
+    advance(who, scan.id, step, expected, "", s.signed_at);
   db_.prepare(
          "INSERT INTO signatures (id, scan_id, kind, meaning, amends, signer_id, signer_name, "
          "signer_role, signed_at, content, content_sha256, record_sha256) VALUES (?, ?, ?, ?, ?, "
@@ -239,20 +240,8 @@ Signature Workflow::verify(const auth::Principal& who, const std::string& scan_i
     }
     diagnosis = request.diagnosis;
   }
-  std::string amends;
-  std::optional<Status> expected = Status::ai_analysed;
-  if (request.addendum) {
-    const auto existing = signatures_of(scan.id);
-    const Signature* last = latest(existing, "verification");
-    if (!last) {
-      throw Error(ErrorKind::conflict,
-                  fmt::format("scan {} has no verification to amend", scan.id));
-    }
-    amends = last->id;
-    expected.reset();
-  } else if (status_of(scan) != Status::ai_analysed) {
-    moved_on(scan.id, scan.status, Step::verify);
-  }
+  const auto [amends, expected] =
+      target(scan, signatures_of(scan.id), "verification", request.addendum, Step::verify);
   check_password(who, password, scan.id, "verified");
   const json content = {{"scan_id", scan.id},
                         {"scan_sha256", scan.sha256},
@@ -272,18 +261,8 @@ Signature Workflow::prescribe(const auth::Principal& who, const std::string& sca
   check_text(request.text, kMaxNotesBytes, "prescription");
   const auto existing = signatures_of(scan.id);
   const Signature* verification = latest(existing, "verification");
-  std::string amends;
-  std::optional<Status> expected = Status::doctor_verified;
-  if (request.addendum) {
-    const Signature* last = latest(existing, "prescription");
-    if (!last)
-      throw Error(ErrorKind::conflict,
-                  fmt::format("scan {} has no prescription to amend", scan.id));
-    amends = last->id;
-    expected.reset();
-  } else if (status_of(scan) != Status::doctor_verified) {
-    moved_on(scan.id, scan.status, Step::prescribe);
-  }
+  const auto [amends, expected] =
+      target(scan, existing, "prescription", request.addendum, Step::prescribe);
   if (!verification)
     throw Error(ErrorKind::integrity, fmt::format("scan {} has no signed verification", scan.id));
   check_password(who, password, scan.id, "prescribed");
@@ -319,32 +298,40 @@ Signature Workflow::approve(const auth::Principal& who, const std::string& scan_
               Status::pharmacist_completed);
 }
 
+Status Workflow::advance(const auth::Principal& who, const std::string& scan_id, Step step,
+                         std::optional<Status> expected, const std::string& reason,
+                         util::UnixSeconds at) {
+  auto st = db_.prepare("SELECT status FROM scans WHERE id = ?");
+  st.bind(1, scan_id);
+  if (!st.step())
+    throw Error(ErrorKind::not_found, fmt::format("no scan with ID '{}'", scan_id));
+  const std::string now = st.get_text(0);
+  const auto from = parse_status(now);
+  const auto to = from ? next(*from, step) : std::nullopt;
+  if (!to || (expected && from != expected))
+    moved_on(scan_id, now, step);
+  db_.prepare("UPDATE scans SET status = ? WHERE id = ? AND status = ?")
+      .bind_all(std::string(to_string(*to)), scan_id, now)
+      .run();
+  if (db_.changes() != 1)
+    moved_on(scan_id, now, step);
+  db_.prepare(
+         "INSERT INTO scan_events (scan_id, step, from_status, to_status, actor_id, reason, "
+         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(scan_id, std::string(to_string(step)), now, std::string(to_string(*to)),
+                who.user_id, reason, at)
+      .run();
+  return *from;
+}
+
 void Workflow::move(const auth::Principal& who, const scans::Scan& scan, Step step,
                     const std::string& reason) {
   check_text(reason, kMaxReasonBytes, "reason");
   store::Transaction tx(db_);
-  auto st = db_.prepare("SELECT status FROM scans WHERE id = ?");
-  st.bind(1, scan.id);
-  if (!st.step())
-    throw Error(ErrorKind::not_found, fmt::format("no scan with ID '{}'", scan.id));
-  const std::string now = st.get_text(0);
-  const auto from = parse_status(now);
-  const auto to = from ? next(*from, step) : std::nullopt;
-  if (!to)
-    moved_on(scan.id, now, step);
-  db_.prepare("UPDATE scans SET status = ? WHERE id = ? AND status = ?")
-      .bind_all(std::string(to_string(*to)), scan.id, now)
-      .run();
-  if (db_.changes() != 1)
-    moved_on(scan.id, now, step);
-  db_.prepare(
-         "INSERT INTO scan_events (scan_id, step, from_status, to_status, actor_id, reason, "
-         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-      .bind_all(scan.id, std::string(to_string(step)), now, std::string(to_string(*to)),
-                who.user_id, reason, clock_.now())
-      .run();
+  const Status from = advance(who, scan.id, step, std::nullopt, reason, clock_.now());
   audit_.append({who.email, "scan." + std::string(to_string(step)), "scan:" + scan.id,
-                 audit::Outcome::success, fmt::format("{} -> {}", now, to_string(*to))});
+                 audit::Outcome::success,
+                 fmt::format("{} -> {}", to_string(from), to_string(*next(from, step)))});
   tx.commit();
 }
 

@@ -133,6 +133,11 @@ class Workflow {
                       const std::string& scan_id, std::string_view meaning);
   void move(const auth::Principal& who, const scans::Scan& scan, Step step,
             const std::string& reason);
+  // Inside an open transaction: moves the scan by `step` from its status re-read under the write
+  // lock (which must be `expected` when given; else Error(conflict) "moved on") and writes the
+  // history row. Returns the status it came from.
+  Status advance(const auth::Principal& who, const std::string& scan_id, Step step,
+                 std::optional<Status> expected, const std::string& reason, util::UnixSeconds at);
   std::vector<Signature> signatures_of(const std::string& scan_id) const;
 
   store::Database& db_;

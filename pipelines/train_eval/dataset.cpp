@@ -415,14 +415,18 @@ Dataset scan_for_evaluation(const fs::path& dir, const std::vector<std::string>&
   return data;
 }
 
-void write_split_csv(const Dataset& data, const fs::path& file) {
+std::string split_csv(const Dataset& data) {
   std::string out = "split,label,path\n";
   for (const Sample& s : data.samples) {
     out += fmt::format("{},{},{}\n", to_string(s.split),
                        csv_field(data.classes[static_cast<std::size_t>(s.label)]),
                        csv_field(s.path.generic_string()));
   }
-  util::write_private_file(file, out);
+  return out;
+}
+
+void write_split_csv(const Dataset& data, const fs::path& file) {
+  util::write_private_file(file, split_csv(data));
 }
 
 Loaded load(const Dataset& data, Split split, const imaging::PreprocessSpec& input,

@@ -76,6 +76,7 @@ Dataset scan_for_evaluation(const std::filesystem::path& dir,
 
 // split.csv: "split,label,path" and one row per image (paths relative to the root, quoted as CSV
 // when they hold a comma or quote). Written atomically with mode 0600.
+std::string split_csv(const Dataset& data);
 void write_split_csv(const Dataset& data, const std::filesystem::path& file);
 
 // Images decoded and fitted to the model input (imaging::fit), in memory.

@@ -17,12 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void write_png(const fs::path& path, const imaging::Image& image) {
-  const std::vector<std::uint8_t> png = imaging::encode_png(image);
-  util::write_private_file(path,
-                           std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
-}
-
 std::string safe_name(std::string text) {
   for (char& c : text) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
@@ -121,9 +115,10 @@ EvaluateResult evaluate(const EvaluateRequest& request, inference::Backend& back
                       request.out.string()));
     util::ensure_private_dir(request.out);
     const evaluation::Report& r = result.report;
-    write_png(request.out / "confusion_matrix.png",
-              imaging::draw_confusion_matrix(
-                  fmt::format("{} {}: {} images", m.name, m.version, r.n), m.classes, r.confusion));
+    imaging::save_png(
+        request.out / "confusion_matrix.png",
+        imaging::draw_confusion_matrix(fmt::format("{} {}: {} images", m.name, m.version, r.n),
+                                       m.classes, r.confusion));
     imaging::LineChart roc;
     roc.title = r.auc_macro ? fmt::format("ROC, one vs rest (macro AUC {:.3f})", *r.auc_macro)
                             : std::string("ROC, one vs rest");
@@ -143,13 +138,14 @@ EvaluateResult evaluate(const EvaluateRequest& request, inference::Backend& back
       }
       roc.series.push_back(s);
     }
-    write_png(request.out / "roc.png", imaging::draw_line_chart(roc));
+    imaging::save_png(request.out / "roc.png", imaging::draw_line_chart(roc));
     std::vector<imaging::Bar> bars;
     for (const auto& bin : r.reliability)
       bars.push_back({bin.lower, bin.upper, bin.accuracy, bin.count});
-    write_png(request.out / "reliability.png",
-              imaging::draw_reliability_diagram(
-                  fmt::format("Reliability (ECE {:.3f}, T = {:.2f})", r.ece, m.temperature), bars));
+    imaging::save_png(
+        request.out / "reliability.png",
+        imaging::draw_reliability_diagram(
+            fmt::format("Reliability (ECE {:.3f}, T = {:.2f})", r.ece, m.temperature), bars));
 
     // Grad-CAM of the predicted class over the original image, for the first max_overlays.
     const fs::path dir = request.out / "misclassified";
@@ -171,8 +167,8 @@ EvaluateResult evaluate(const EvaluateRequest& request, inference::Backend& back
           const std::string name =
               fmt::format("{:04d}_{}_as_{}_{}.png", i + 1, mc.truth, mc.predicted,
                           safe_name(fs::path(mc.path).stem().string()));
-          write_png(dir / name,
-                    imaging::overlay_heatmap(decoded.image, heat.values, heat.width, heat.height));
+          imaging::save_png(dir / name, imaging::overlay_heatmap(decoded.image, heat.values,
+                                                                 heat.width, heat.height));
           mc.overlay = (fs::path("misclassified") / name).string();
         } catch (const Error&) {
           mc.overlay.clear();  // listed without an overlay

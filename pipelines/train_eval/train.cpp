@@ -52,12 +52,6 @@ void write_atomically(const fs::path& path, Write write) {
     throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", path.string(), ec.message()));
 }
 
-void write_png(const fs::path& path, const imaging::Image& image) {
-  const std::vector<std::uint8_t> png = imaging::encode_png(image);
-  util::write_private_file(path,
-                           std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
-}
-
 struct History {
   std::vector<EpochReport> epochs;
 
@@ -273,13 +267,13 @@ void write_curves(const fs::path& dir, const History& h) {
   loss.x_label = "epoch";
   loss.y_label = "loss";
   loss.series = {train_loss, val_loss};
-  write_png(dir / "curves_loss.png", imaging::draw_line_chart(loss));
+  imaging::save_png(dir / "curves_loss.png", imaging::draw_line_chart(loss));
   imaging::LineChart acc;
   acc.title = "Accuracy";
   acc.x_label = "epoch";
   acc.y_label = "accuracy";
   acc.series = {train_acc, val_acc};
-  write_png(dir / "curves_accuracy.png", imaging::draw_line_chart(acc));
+  imaging::save_png(dir / "curves_accuracy.png", imaging::draw_line_chart(acc));
 }
 
 std::string history_csv(const History& h) {
@@ -401,11 +395,7 @@ TrainResult train(const TrainRequest& request, inference::Backend& backend,
   util::ensure_private_dir(ckpt);
   const fs::path split_file = ckpt / "split.csv";
   if (request.resume) {
-    const fs::path fresh = ckpt / "split.check.csv";
-    write_split_csv(data, fresh);
-    const bool same = util::read_file(fresh, 256u << 20) == util::read_file(split_file, 256u << 20);
-    fs::remove(fresh, ec);
-    if (!same) {
+    if (split_csv(data) != util::read_file(split_file, 256u << 20)) {
       throw Error(ErrorKind::conflict,
                   fmt::format("the data in {} changed since the checkpoint was written; start over "
                               "with --force",
@@ -681,10 +671,10 @@ TrainResult train(const TrainRequest& request, inference::Backend& backend,
   util::write_private_file(out / "history.csv", history_csv(state.history));
   util::write_private_file(out / "training.yaml", state.config_yaml);
   write_curves(out, state.history);
-  write_png(out / "confusion_matrix.png",
-            imaging::draw_confusion_matrix(
-                fmt::format("{}: validation ({} images)", config.name, val_report.n),
-                config.classes, val_report.confusion));
+  imaging::save_png(out / "confusion_matrix.png",
+                    imaging::draw_confusion_matrix(
+                        fmt::format("{}: validation ({} images)", config.name, val_report.n),
+                        config.classes, val_report.confusion));
 
   nlohmann::json counts = nlohmann::json::object();
   for (const Split s : {Split::train, Split::val, Split::test}) {
