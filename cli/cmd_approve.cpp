@@ -1,11 +1,15 @@
 // csss approve: an admin's signed final approval of a scan's record.
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+
 #include <fmt/format.h>
 
 #include "commands.hpp"
 #include "context.hpp"
+#include "report_format.hpp"
 #include "terminal.hpp"
+#include "util/error.hpp"
 #include "workflow/workflow.hpp"
 #include "workflow_format.hpp"
 
@@ -24,7 +28,10 @@ void setup_approve(CLI::App& app, Context& ctx) {
   cmd->footer(
       "An electronic signature (meaning \"approved\") over the signed verification and\n"
       "prescription. Admin sessions exist only after the emailed one-time code. The scan must\n"
-      "have its prescription (status pharmacist_completed). To send it back instead:\n"
+      "have its prescription (status pharmacist_completed). Approval issues the report (an\n"
+      "AES-256 encrypted PDF, stored once with its hash) and emails it to the patient, with the\n"
+      "open code in a second message; if that fails the approval stands and the warning says\n"
+      "so: retry with csss report resend SCAN. To send the scan back instead:\n"
       "csss return SCAN --to doctor|pharmacist --reason TEXT.\n\n"
       "Example:\n  csss approve 3f0c1e9a-7b6d-4c21-9a53-0d6f2b8e4a17");
   cmd->callback([opt, &ctx] {
@@ -34,7 +41,31 @@ void setup_approve(CLI::App& app, Context& ctx) {
     auto scans = ctx.scans();
     workflow::Workflow flow(ctx.db(), ctx.clock(), ctx.audit(), scans);
     const workflow::Signature s = flow.approve(who, opt->scan_id, password);
-    ctx.result(signature_json(s), fmt::format("Scan {}: {}\n", opt->scan_id, signature_line(s)));
+    // The approval is committed: what follows (issuing and emailing the report) never undoes it.
+    // A report that could not be issued or sent is retried with csss report resend.
+    nlohmann::json doc = signature_json(s);
+    std::string text = fmt::format("Scan {}: {}\n", opt->scan_id, signature_line(s));
+    std::string problem;
+    try {
+      report::Reports reports = make_reports(ctx, scans, flow);
+      const report::DeliveryOutcome o = reports.deliver(who, opt->scan_id);
+      doc["report"] = stored_json(o.report);
+      doc["delivery"] = delivery_json(o.delivery);
+      text += delivery_line(o);
+      if (o.delivery.state != "sent")
+        problem = o.delivery.detail;
+    } catch (const Error& e) {
+      problem = e.what();
+      doc["report"] = nullptr;
+      doc["delivery"] = {{"state", "failed"}, {"detail", problem}};
+    }
+    ctx.result(doc, text);
+    if (!problem.empty()) {
+      std::fprintf(stderr,
+                   "csss: warning: the scan is approved, but its report did not reach the "
+                   "patient: %s; retry with: csss report resend %s\n",
+                   problem.c_str(), opt->scan_id.c_str());
+    }
   });
 }
 

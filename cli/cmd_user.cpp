@@ -20,6 +20,7 @@ struct UserOptions {
   std::string email;
   std::string name;
   std::string role;
+  std::string birth_date;
   bool password_stdin = false;
 };
 
@@ -44,7 +45,12 @@ std::string user_text(const auth::User& u, util::UnixSeconds now) {
 void run_add(const UserOptions& opt, Context& ctx) {
   const auth::Principal who = ctx.require_login();
   auth::NewUser nu{auth::normalize_email(opt.email), auth::normalize_full_name(opt.name),
-                   parse_role_or_throw(opt.role), ""};
+                   parse_role_or_throw(opt.role), "", opt.birth_date};
+  if (!nu.birth_date.empty()) {
+    if (nu.role != auth::Role::patient)
+      throw Error(ErrorKind::invalid_input, "--birth-date is for patient accounts only");
+    auth::check_birth_date(nu.birth_date, ctx.clock().now());
+  }
   // Ask the policy first (so that nobody else learns which emails have accounts), then check
   // for a duplicate, and only then prompt for the password.
   auth::require(who, auth::Action::manage_users, "user:" + nu.email, ctx.audit());
@@ -150,6 +156,8 @@ void setup_user(CLI::App& app, Context& ctx) {
   add->add_option("--email", opt->email, "Email, the login name")->required();
   add->add_option("--name", opt->name, "Full name, as it will appear on signatures")->required();
   add->add_option("--role", opt->role, "patient, doctor, pharmacist or admin")->required();
+  add->add_option("--birth-date", opt->birth_date,
+                  "Patients: date of birth (YYYY-MM-DD), printed on their reports");
   add->add_flag("--password-stdin", opt->password_stdin,
                 "Read the new password from the first line of standard input");
   add->footer(

@@ -27,5 +27,6 @@ void setup_prescribe(CLI::App& app, Context& ctx);
 void setup_approve(CLI::App& app, Context& ctx);  // cmd_approve.cpp, with reject and return
 void setup_reject(CLI::App& app, Context& ctx);
 void setup_return(CLI::App& app, Context& ctx);
+void setup_report(CLI::App& app, Context& ctx);
 
 }  // namespace csss::cli

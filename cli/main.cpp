@@ -25,12 +25,13 @@ struct CommandEntry {
 
 // Every top-level command, in the order --help lists them.
 constexpr CommandEntry kCommands[] = {
-    {csss::cli::setup_init},    {csss::cli::setup_login},  {csss::cli::setup_logout},
-    {csss::cli::setup_whoami},  {csss::cli::setup_upload}, {csss::cli::setup_scans},
-    {csss::cli::setup_analyze}, {csss::cli::setup_verify}, {csss::cli::setup_prescribe},
-    {csss::cli::setup_approve}, {csss::cli::setup_reject}, {csss::cli::setup_return},
-    {csss::cli::setup_model},   {csss::cli::setup_user},   {csss::cli::setup_audit},
-    {csss::cli::setup_roles},   {csss::cli::setup_config}, {csss::cli::setup_train_eval},
+    {csss::cli::setup_init},       {csss::cli::setup_login},  {csss::cli::setup_logout},
+    {csss::cli::setup_whoami},     {csss::cli::setup_upload}, {csss::cli::setup_scans},
+    {csss::cli::setup_analyze},    {csss::cli::setup_verify}, {csss::cli::setup_prescribe},
+    {csss::cli::setup_approve},    {csss::cli::setup_reject}, {csss::cli::setup_return},
+    {csss::cli::setup_report},     {csss::cli::setup_model},  {csss::cli::setup_user},
+    {csss::cli::setup_audit},      {csss::cli::setup_roles},  {csss::cli::setup_config},
+    {csss::cli::setup_train_eval},
 };
 
 // Global options whose value is the next argument.
@@ -70,6 +71,12 @@ std::optional<std::string> unknown_command(CLI::App& app, int argc, char** argv)
         next = s;
     }
     if (next == nullptr) {
+      // A command with both subcommands and arguments ("csss report SCAN", "csss report resend
+      // SCAN"): a word that is no subcommand is its argument.
+      const auto positionals =
+          current->get_options([](const CLI::Option* o) { return !o->nonpositional(); });
+      if (!positionals.empty())
+        return std::nullopt;
       const auto close = csss::util::suggestions(arg, names);
       return fmt::format("unknown command '{}' for '{}'{}; see '{} --help'", arg, path,
                          close.empty() ? "" : fmt::format(" (did you mean '{}'?)", close.front()),

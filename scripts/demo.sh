@@ -5,13 +5,14 @@
 # models checked, a real chest X-ray (DICOM) uploaded by the patient and analysed by the doctor
 # with a shipped model and its Grad-CAM heat map, a brain MRI analysed with the model chosen by
 # modality, the scan verified by the doctor, prescribed by the pharmacist and approved by the
-# admin (each an electronic signature), its record checked, an evaluation of a shipped model, and
-# the audit log verified. Every step prints what it did.
+# admin (each an electronic signature), the encrypted PDF report emailed to the patient (the open
+# code in a second message) and downloaded by the patient, the FHIR export, its record checked, an
+# evaluation of a shipped model, and the audit log verified. Every step prints what it did.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 cd "$CSSS_ROOT"
 
-csss_ensure_packages "${CSSS_BUILD_PACKAGES[@]}"
+csss_ensure_packages "${CSSS_BUILD_PACKAGES[@]}" "${CSSS_DEMO_PACKAGES[@]}"
 echo "==> Building build/bin/csss"
 csss_configure build
 cmake --build build -j "$(nproc)" --target csss >/dev/null
@@ -59,10 +60,12 @@ as admin login --email admin@csss.local --otp "$code"
 as admin whoami
 
 step "The admin adds the demo staff and patient accounts"
-for who in doctor pharma patient; do
+for who in doctor pharma; do
   as admin user add --email "$who@csss.local" --name "${NAME[$who]}" --role "${ROLE[$who]}" \
     --password-stdin <<<"${PASSWORD[$who]}"
 done
+as admin user add --email patient@csss.local --name "${NAME[patient]}" --role patient \
+  --birth-date 1984-07-12 --password-stdin <<<"${PASSWORD[patient]}"
 as admin user list
 
 step "Patient login and whoami"
@@ -132,6 +135,28 @@ as pharma prescribe "$scan_id" --template "$template" --password-stdin <<<"${PAS
 step "The admin (a session that passed the emailed code) approves, signing once more"
 as admin scans
 as admin approve "$scan_id" --password-stdin <<<"${PASSWORD[admin]}"
+
+step "Approval issued the report and emailed it: the PDF in one message, its open code in another"
+as admin report status "$scan_id"
+report_mail=$(grep -l '^Subject: Your CSSS report is ready' "$CSSS_DATA_DIR"/outbox/*.eml)
+code_mail=$(grep -l '^Subject: Your CSSS report: the code' "$CSSS_DATA_DIR"/outbox/*.eml)
+open_code=$(grep -oE '^    [0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}' "$code_mail" | tr -d ' ')
+echo "The encrypted PDF is attached to: $report_mail"
+echo "Its open code, from $code_mail: $open_code"
+
+step "The patient downloads the report (the same encrypted file) and opens it with the code"
+as patient report "$scan_id" -o "$DEMO/report.pdf"
+qpdf --show-encryption --password="$open_code" "$DEMO/report.pdf" | grep -E '^(R|P) = |stream encryption'
+pdftotext -upw "$open_code" "$DEMO/report.pdf" - | grep -v '^\s*$' | head -n 30
+if pdftotext "$DEMO/report.pdf" - >/dev/null 2>&1; then
+  echo "error: the report opened without its code" >&2
+  exit 1
+fi
+echo "(without the code it does not open)"
+
+step "The same report as HL7 FHIR R4 (DiagnosticReport, the PDF as presentedForm)"
+as doctor report "$scan_id" --format fhir -o "$DEMO/report.fhir.json"
+grep -E '"(resourceType|status|conclusion|contentType)"' "$DEMO/report.fhir.json"
 
 step "The whole record, and every hash recomputed"
 as doctor scans show "$scan_id"

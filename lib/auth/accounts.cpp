@@ -11,6 +11,7 @@
 #include "store/database.hpp"
 #include "util/error.hpp"
 #include "util/strings.hpp"
+#include "util/time.hpp"
 
 namespace csss::auth {
 
@@ -164,10 +165,27 @@ User Accounts::require_user(std::string_view email) const {
   return *user;
 }
 
+void check_birth_date(std::string_view date, util::UnixSeconds today) {
+  const auto t = date.size() == 10 ? util::parse_utc(date) : std::nullopt;
+  if (!t) {
+    throw Error(ErrorKind::invalid_input,
+                fmt::format("date of birth '{}' is not a date (YYYY-MM-DD)", date));
+  }
+  if (*t > today || *t < *util::parse_utc("1900-01-01")) {
+    throw Error(ErrorKind::invalid_input,
+                fmt::format("date of birth '{}' is not between 1900-01-01 and today", date));
+  }
+}
+
 User Accounts::insert(const NewUser& user, const std::string& actor_email) {
   NewUser u = user;
   u.email = normalize_email(user.email);
   u.full_name = normalize_full_name(user.full_name);
+  if (!u.birth_date.empty()) {
+    if (u.role != Role::patient)
+      throw Error(ErrorKind::invalid_input, "a date of birth is recorded for patients only");
+    check_birth_date(u.birth_date, clock_.now());
+  }
   check_password(u.password, settings_, u.email);
   // Hash before taking the write lock: Argon2id takes a tenth of a second on purpose.
   const std::string hash = crypto::hash_password(u.password);
@@ -183,6 +201,15 @@ User Accounts::insert(const NewUser& user, const std::string& actor_email) {
       .bind_all(u.email, u.full_name, std::string(to_string(u.role)), hash, now, now)
       .run();
   const std::int64_t id = db_.last_insert_rowid();
+  if (u.role == Role::patient) {
+    // The patient's record, linked to the account (uploads would create it otherwise).
+    db_.prepare(
+           "INSERT INTO patients (user_id, full_name, birth_date, created_at) VALUES (?, ?, ?, ?)")
+        .bind_all(id, u.full_name,
+                  u.birth_date.empty() ? std::optional<std::string>() : std::optional(u.birth_date),
+                  now)
+        .run();
+  }
   audit_.append({actor_email, "user.add", "user:" + u.email, audit::Outcome::success,
                  fmt::format("role {}", to_string(u.role))});
   tx.commit();

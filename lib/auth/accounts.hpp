@@ -52,7 +52,14 @@ struct NewUser {
   std::string full_name;
   Role role = Role::patient;
   std::string password;
+  // Patients only: the date of birth (YYYY-MM-DD) of the patient record created with the account,
+  // printed on reports. "" leaves it unrecorded.
+  std::string birth_date = {};
 };
+
+// Throws Error(invalid_input) unless `date` is a real calendar date YYYY-MM-DD between 1900-01-01
+// and `today` (a date of birth).
+void check_birth_date(std::string_view date, util::UnixSeconds today);
 
 // Lower-cases and trims `email`; throws Error(invalid_input) unless it looks like a deliverable
 // address (local@domain.tld, at most 254 characters, no spaces or control characters).

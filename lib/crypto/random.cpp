@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "crypto/sodium_init.hpp"
@@ -9,7 +11,8 @@
 namespace csss::crypto {
 
 std::string random_hex(std::size_t n) {
-  if (n == 0) return {};  // randombytes_buf must not get the null data() of an empty vector
+  if (n == 0)
+    return {};  // randombytes_buf must not get the null data() of an empty vector
   ensure_sodium();
   std::vector<unsigned char> bytes(n);
   randombytes_buf(bytes.data(), n);
@@ -25,6 +28,20 @@ std::string random_digits(std::size_t n) {
   out.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     out.push_back(static_cast<char>('0' + randombytes_uniform(10)));
+  }
+  return out;
+}
+
+std::string random_code(std::size_t groups, std::size_t group_length) {
+  static constexpr std::string_view kAlphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+  ensure_sodium();
+  std::string out;
+  for (std::size_t g = 0; g < groups; ++g) {
+    if (g > 0)
+      out.push_back('-');
+    for (std::size_t i = 0; i < group_length; ++i) {
+      out.push_back(kAlphabet[randombytes_uniform(static_cast<std::uint32_t>(kAlphabet.size()))]);
+    }
   }
   return out;
 }

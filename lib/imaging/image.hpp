@@ -98,6 +98,14 @@ Decoded decode(std::span<const std::uint8_t> bytes, const Limits& limits, std::s
 // inconsistent image.
 std::vector<std::uint8_t> encode_png(const Image& image);
 
+// Baseline JPEG bytes of `image` (gray or RGB) at `quality` 1..100: lossy, for pictures in
+// documents, never for scans that are analysed.
+std::vector<std::uint8_t> encode_jpeg(const Image& image, int quality);
+
+// `image` scaled down (area averaging) so that neither side exceeds `max_side`, keeping the aspect
+// ratio; returned as it is when already small enough.
+Image downscale(const Image& image, int max_side);
+
 // encode_png written to `path` with mode 0600, atomically (util::write_private_file). Throws as
 // encode_png, and Error(io) when it cannot be written.
 void save_png(const std::filesystem::path& path, const Image& image);

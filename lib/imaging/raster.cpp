@@ -111,6 +111,40 @@ std::vector<std::uint8_t> encode_png(const Image& image) {
   return out;
 }
 
+std::vector<std::uint8_t> encode_jpeg(const Image& image, int quality) {
+  check_image(image, "encode_jpeg");
+  if (quality < 1 || quality > 100)
+    throw Error(ErrorKind::invalid_input, "encode_jpeg: the quality must be 1..100");
+  detail::silence_libraries();
+  cv::Mat m = view(image);
+  if (image.channels == 3) {
+    cv::Mat bgr;
+    cv::cvtColor(m, bgr, cv::COLOR_RGB2BGR);
+    m = bgr;
+  }
+  std::vector<std::uint8_t> out;
+  if (!cv::imencode(".jpg", m, out, {cv::IMWRITE_JPEG_QUALITY, quality})) {
+    throw Error(ErrorKind::internal, "encode_jpeg: OpenCV could not encode the image");
+  }
+  return out;
+}
+
+Image downscale(const Image& image, int max_side) {
+  check_image(image, "downscale");
+  if (max_side <= 0)
+    throw Error(ErrorKind::invalid_input, "downscale: the largest side must be positive");
+  const int longest = std::max(image.width, image.height);
+  if (longest <= max_side)
+    return image;
+  detail::silence_libraries();
+  const double scale = static_cast<double>(max_side) / longest;
+  const int w = std::max(1, static_cast<int>(std::lround(image.width * scale)));
+  const int h = std::max(1, static_cast<int>(std::lround(image.height * scale)));
+  cv::Mat out;
+  cv::resize(view(image), out, cv::Size(w, h), 0, 0, cv::INTER_AREA);
+  return detail::to_image(out);
+}
+
 void save_png(const std::filesystem::path& path, const Image& image) {
   const std::vector<std::uint8_t> png = encode_png(image);
   util::write_private_file(path,

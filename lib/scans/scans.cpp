@@ -287,6 +287,17 @@ UploadOutcome Scans::upload(const auth::Principal& who, const fs::path& file,
   return {*find(s.id), false};
 }
 
+imaging::Image Scans::image_of(const Scan& scan) const {
+  const std::string bytes = util::read_file(file_of(scan), limits_.max_file_bytes);
+  if (!crypto::constant_time_equal(crypto::sha256_hex(bytes), scan.sha256)) {
+    throw Error(ErrorKind::integrity,
+                fmt::format("scan {}: the stored file no longer matches the SHA-256 recorded at "
+                            "upload; it was changed after upload and is not used",
+                            scan.id));
+  }
+  return imaging::decode(as_bytes(bytes), limits_, "scan " + scan.id).image;
+}
+
 Scan Scans::get(const auth::Principal& who, const std::string& id) {
   const auto scan = find(id);
   const bool own = scan && !scan->patient_email.empty() && scan->patient_email == who.email;
@@ -424,15 +435,8 @@ Analysis Scans::analyze(const auth::Principal& who, const std::string& scan_id,
   const inference::Manifest model = registry.choose(model_name, scan.modality, scan.body_part);
   inference::verify_weights(model);
 
-  const std::string bytes = util::read_file(file_of(scan), limits_.max_file_bytes);
-  if (!crypto::constant_time_equal(crypto::sha256_hex(bytes), scan.sha256)) {
-    throw Error(ErrorKind::integrity,
-                fmt::format("scan {}: the stored file no longer matches the SHA-256 recorded at "
-                            "upload; it was changed after upload and is not analysed",
-                            scan.id));
-  }
-  const imaging::Decoded decoded = imaging::decode(as_bytes(bytes), limits_, "scan " + scan.id);
-  const std::vector<float> input = imaging::preprocess(decoded.image, model.input);
+  const imaging::Image image = image_of(scan);
+  const std::vector<float> input = imaging::preprocess(image, model.input);
 
   auto net = inference::torch_backend().load(model.spec());
   const std::vector<float> probs = net->predict(input, 1).at(0);
@@ -443,7 +447,7 @@ Analysis Scans::analyze(const auth::Principal& who, const std::string& scan_id,
       static_cast<std::size_t>(std::max_element(probs.begin(), probs.end()) - probs.begin());
   const inference::HeatMap heat = net->gradcam(input, static_cast<int>(top));
   const imaging::Image overlay =
-      imaging::overlay_heatmap(decoded.image, heat.values, heat.width, heat.height);
+      imaging::overlay_heatmap(image, heat.values, heat.width, heat.height);
 
   Analysis a;
   a.id = crypto::random_uuid();

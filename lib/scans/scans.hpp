@@ -121,6 +121,10 @@ class Scans {
                    const inference::Registry& registry,
                    const std::optional<std::string>& model_name);
 
+  // The stored scan decoded to 8 bits, as analysis sees it (DICOM windowed). The caller has read
+  // the scan with get().
+  imaging::Image image_of(const Scan& scan) const;
+
   std::filesystem::path file_of(const Scan& scan) const { return data_dir_ / "scans" / scan.id; }
   const std::filesystem::path& data_dir() const { return data_dir_; }
 

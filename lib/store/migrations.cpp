@@ -225,6 +225,53 @@ BEGIN SELECT RAISE(ABORT, 'signed records cannot be changed; add a signed addend
 CREATE TRIGGER signatures_immutable_delete BEFORE DELETE ON signatures
 BEGIN SELECT RAISE(ABORT, 'signed records cannot be deleted'); END;
 )sql"},
+    Migration{4, R"sql(
+-- Reports and their delivery (lib/report).
+ALTER TABLE patients ADD COLUMN birth_date TEXT CHECK (birth_date IS NULL OR
+  birth_date GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]');
+
+-- The report of an approved scan: rendered once, encrypted, stored as <data_dir>/<file> and never
+-- changed. `content` is the canonical JSON of what it says (content_sha256 is printed on every
+-- page); `sha256` is of the stored, encrypted file. The open code is kept sealed under the
+-- installation's key (<data_dir>/keys/reports.key), so that delivery can be retried.
+CREATE TABLE reports (
+  id             TEXT PRIMARY KEY,  -- random UUID, printed on the report
+  scan_id        TEXT NOT NULL UNIQUE REFERENCES scans (id),
+  approval_id    TEXT NOT NULL REFERENCES signatures (id),
+  file           TEXT NOT NULL,     -- path relative to the data directory
+  size_bytes     INTEGER NOT NULL,
+  sha256         TEXT NOT NULL,
+  content        TEXT NOT NULL,
+  content_sha256 TEXT NOT NULL,
+  sealed_code    TEXT NOT NULL,
+  created_at     INTEGER NOT NULL
+) STRICT;
+CREATE TRIGGER reports_immutable_update BEFORE UPDATE ON reports
+BEGIN SELECT RAISE(ABORT, 'a stored report cannot be changed'); END;
+CREATE TRIGGER reports_immutable_delete BEFORE DELETE ON reports
+BEGIN SELECT RAISE(ABORT, 'a stored report cannot be deleted'); END;
+
+-- Each attempt to email a report: queued, then sent or failed (with the reason). A row leaves
+-- 'queued' once and is never changed again.
+CREATE TABLE report_deliveries (
+  id         INTEGER PRIMARY KEY,
+  report_id  TEXT NOT NULL REFERENCES reports (id),
+  attempt    INTEGER NOT NULL,
+  recipient  TEXT NOT NULL,
+  state      TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'failed')),
+  detail     TEXT NOT NULL,  -- where it went, or why it failed
+  actor_id   INTEGER NOT NULL REFERENCES users (id),
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  UNIQUE (report_id, attempt)
+) STRICT;
+CREATE TRIGGER report_deliveries_settle BEFORE UPDATE ON report_deliveries
+WHEN OLD.state <> 'queued' OR NEW.state = 'queued' OR NEW.report_id <> OLD.report_id
+  OR NEW.attempt <> OLD.attempt OR NEW.recipient <> OLD.recipient
+BEGIN SELECT RAISE(ABORT, 'a delivery attempt is settled once'); END;
+CREATE TRIGGER report_deliveries_no_delete BEFORE DELETE ON report_deliveries
+BEGIN SELECT RAISE(ABORT, 'delivery attempts cannot be deleted'); END;
+)sql"},
 };
 
 }  // namespace

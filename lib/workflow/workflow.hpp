@@ -122,6 +122,11 @@ class Workflow {
   // that each signed reference (the analysis verified, the verification prescribed for, ...)
   // still matches what it points to.
   CheckResult check(const auth::Principal& who, const std::string& scan_id);
+  // Inside a transaction the caller holds: moves an approved scan to report_delivered (the
+  // deliver step, with its history row). Returns false, changing nothing, when it is there
+  // already; Error(conflict) from any other status.
+  bool mark_delivered(const auth::Principal& who, const std::string& scan_id, util::UnixSeconds at);
+
   // Scans of the filter, high-risk and uncertain AI results first, then the oldest.
   std::vector<scans::Scan> worklist(const auth::Principal& who, const WorklistFilter& filter);
 

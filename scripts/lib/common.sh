@@ -8,14 +8,18 @@ CSSS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CSSS_BUILD_PACKAGES=(
   g++ cmake ninja-build pkg-config ccache
   libcli11-dev libfmt-dev libyaml-cpp-dev libsqlite3-dev libsodium-dev nlohmann-json3-dev
-  libcurl4-openssl-dev libopencv-dev libgdcm-dev libtorch-dev
+  libcurl4-openssl-dev libgmime-3.0-dev libopencv-dev libgdcm-dev libtorch-dev
+  libhpdf-dev libqpdf-dev fonts-dejavu-core python3-fonttools
 )
+# The demo opens the report it emailed with the PDF tools a reader would use.
+CSSS_DEMO_PACKAGES=(poppler-utils qpdf)
 # PyTorch, to export TorchScript models (the demo's and the tests') and as the reference that
 # csss's results and speed are compared with.
 CSSS_PYTORCH_PACKAGES=(python3-torch python3-torchvision)
-# To run the test suite as well: the test framework, the sqlite3 shell, and the SMTP server the
-# mail test starts on 127.0.0.1.
-CSSS_TEST_PACKAGES=(doctest-dev sqlite3 python3-aiosmtpd "${CSSS_PYTORCH_PACKAGES[@]}")
+# To run the test suite as well: the test framework, the sqlite3 shell, the SMTP server the
+# mail tests start on 127.0.0.1, and the PDF tools that open the reports (pdftotext, qpdf).
+CSSS_TEST_PACKAGES=(doctest-dev sqlite3 python3-aiosmtpd poppler-utils qpdf
+  "${CSSS_PYTORCH_PACKAGES[@]}")
 
 # Installs the named Debian packages that are not installed yet (as root, or through sudo).
 csss_ensure_packages() {

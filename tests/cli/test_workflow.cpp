@@ -7,77 +7,10 @@
 #include <thread>
 
 #include "cli_fixture.hpp"
+#include "clinic.hpp"
 #include "scan_support.hpp"
 
 using namespace csss::test;
-
-namespace {
-
-struct Clinic {
-  Cli cli;
-  Account doctor, pharmacist, patient, other_patient;
-  Session admin = cli.as("admin");
-  Session doc = cli.as("doctor");
-  Session pharm = cli.as("pharmacist");
-  Session pat = cli.as("patient");
-  Session other = cli.as("other");
-
-  Clinic() {
-    isolate_models(cli);
-    cli.init_with_admin();
-    doctor = cli.add_user("doctor", "dr.lee@clinic.example", "Dr Ana Lee");
-    pharmacist = cli.add_user("pharmacist", "ph.kim@clinic.example", "Jo Kim");
-    patient = cli.add_user("patient", "zoe@clinic.example", "Zoë Ñúñez");
-    other_patient = cli.add_user("patient", "lukasz@clinic.example", "Łukasz Nowak");
-    admin.login_admin();
-    doc.login(doctor.email, doctor.password);
-    pharm.login(pharmacist.email, pharmacist.password);
-    pat.login(patient.email, patient.password);
-    other.login(other_patient.email, other_patient.password);
-  }
-
-  // A scan of the patient with an AI result (written to the store), status ai_analysed.
-  std::string analysed_scan(int seed = 0, const std::string& risk = "high",
-                            bool uncertain = false) {
-    const std::string id =
-        upload(pat, write_png(cli.root() / ("scan" + std::to_string(seed) + ".png"), 24, 16, seed),
-               {"--modality", "CR", "--body-part", "CHEST"});
-    Store s(cli.db_path());
-    const std::string analysis = "analysis-" + std::to_string(seed);
-    REQUIRE(s.exec("INSERT INTO analyses (id, scan_id, model_name, model_version, weights_sha256, "
-                   "predicted_class, confidence, threshold, uncertain, probabilities, risk, "
-                   "heatmap, analysed_by, created_at) VALUES ('" +
-                   analysis + "', '" + id + "', 'cxr', '1.0.0', '" + std::string(64, 'a') +
-                   "', 'pneumonia', 0.9, 0.75, " + (uncertain ? "1" : "0") +
-                   ", '[[\"normal\",0.1],[\"pneumonia\",0.9]]', '" + risk +
-                   "', 'heatmaps/x.png', 2, 100)") == "");
-    REQUIRE(s.exec("UPDATE scans SET status = 'ai_analysed' WHERE id = '" + id + "'") == "");
-    return id;
-  }
-
-  std::string status(const std::string& id) {
-    Store s(cli.db_path());
-    return s.query_text("SELECT status FROM scans WHERE id = '" + id + "'");
-  }
-
-  ProcessResult verify(const std::string& id, std::vector<std::string> extra = {"--agree"},
-                       const std::string& notes = "Consolidation right lower lobe.") {
-    std::vector<std::string> args{"verify", id, "--notes", notes, "--password-stdin"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return doc.run(args, doctor.password + "\n");
-  }
-  ProcessResult prescribe(const std::string& id,
-                          std::vector<std::string> how = {"--text", "Rest and fluids."}) {
-    std::vector<std::string> args{"prescribe", id, "--password-stdin"};
-    args.insert(args.end(), how.begin(), how.end());
-    return pharm.run(args, pharmacist.password + "\n");
-  }
-  ProcessResult approve(const std::string& id) {
-    return admin.run({"approve", id, "--password-stdin"}, std::string(kAdminPassword) + "\n");
-  }
-};
-
-}  // namespace
 
 TEST_CASE("workflow: a scan goes through all four roles, every step signed, checked and audited") {
   Clinic c;
@@ -107,15 +40,17 @@ TEST_CASE("workflow: a scan goes through all four roles, every step signed, chec
   const auto a = c.approve(id);
   REQUIRE_OK(a);
   CHECK(contains(a.out, "approved by Ada Admin (admin)"));
-  CHECK(c.status(id) == "approved");
+  // Approval issues the report and emails it (tests/cli/test_report.cpp): the scan moves on.
+  CHECK(c.status(id) == "report_delivered");
 
   // The whole record, for staff and for the patient; another patient sees nothing.
   const auto shown = c.pat.run({"scans", "show", id, "--json"});
   REQUIRE(shown.exit_code == 0);
   const auto record = json_of(shown);
   CHECK(record["signatures"].size() == 3);
-  CHECK(record["history"].size() == 4);  // analyse, verify, prescribe, approve
+  CHECK(record["history"].size() == 5);  // analyse, verify, prescribe, approve, deliver
   CHECK(record["history"][3]["to"] == "approved");
+  CHECK(record["history"][4]["to"] == "report_delivered");
   CHECK_ERROR(c.other.run({"scans", "show", id}), 6, "no scan with ID");
   CHECK_ERROR(c.other.run({"scans", "check", id}), 6, "no scan with ID");
 

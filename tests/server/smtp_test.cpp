@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "cli/clinic.hpp"
+#include "notify/mail.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -278,6 +280,72 @@ TEST_CASE("the admin's sign-in code travels through a real SMTP server") {
                   "SELECT count(*) FROM audit_log WHERE action = 'otp.sent' AND "
                   "outcome = 'failure'") == 2);
   CHECK(maildir_messages(maildir).size() == 1);
+}
+
+TEST_CASE("an approved report reaches the patient through a real SMTP server, after a failure") {
+  csss::test::Clinic c;
+  const fs::path maildir = c.cli.root() / "maildir";
+  const int port = free_port();
+  const std::string url = "smtp://127.0.0.1:" + std::to_string(port);
+  const std::map<std::string, std::string> smtp{{"CSSS_SMTP_URL", url}, {"CSSS_SMTP_TLS", "none"}};
+  const std::string id = c.analysed_scan();
+  REQUIRE(c.verify(id).exit_code == 0);
+  REQUIRE(c.prescribe(id).exit_code == 0);
+
+  // 1. The server is down: the approval stands, the delivery is recorded as failed.
+  const auto approved =
+      c.admin.run({"approve", id, "--password-stdin"}, std::string(kAdminPassword) + "\n", smtp);
+  INFO(describe(approved));
+  REQUIRE(approved.exit_code == 0);
+  CHECK(contains(approved.err, "did not reach the patient"));
+  CHECK(contains(approved.err, url));
+  CHECK(c.status(id) == "approved");
+  CHECK(query_int(c.cli.db_path(),
+                  "SELECT count(*) FROM report_deliveries WHERE state = 'failed'") == 1);
+
+  // 2. With the server up, resend delivers: the PDF attached to one message, the code in another.
+  SmtpServer server(maildir, c.cli.root() / "aiosmtpd.log");
+  REQUIRE(server.port() != port);  // another free port: point csss at this one
+  const std::map<std::string, std::string> up{{"CSSS_SMTP_URL", server.url()},
+                                              {"CSSS_SMTP_TLS", "none"}};
+  const auto resent = c.admin.run({"report", "resend", id}, "", up);
+  INFO(describe(resent));
+  REQUIRE(resent.exit_code == 0);
+  CHECK(c.status(id) == "report_delivered");
+  const auto messages = wait_for_messages(maildir, 2);
+  REQUIRE(messages.size() == 2);
+  std::string pdf;
+  std::string code;
+  for (const fs::path& file : messages) {
+    const csss::notify::MailMessage m = csss::notify::parse_rfc5322(read_bytes(file));
+    CHECK(csss::notify::address_of(m.to) == c.patient.email);
+    CHECK_FALSE(contains(m.subject, "Zo"));
+    if (!m.attachments.empty()) {
+      CHECK(m.attachments.size() == 1);
+      CHECK(m.attachments[0].content_type == "application/pdf");
+      pdf = m.attachments[0].data;
+    } else {
+      std::smatch match;
+      REQUIRE(std::regex_search(m.body, match,
+                                std::regex("\n    ([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})\n")));
+      code = match[1].str();
+    }
+  }
+  REQUIRE(pdf.rfind("%PDF-", 0) == 0);
+  REQUIRE(!code.empty());
+  const fs::path file = c.cli.root() / "received.pdf";
+  { std::ofstream(file, std::ios::binary) << pdf; }
+  const auto text = csss::test::run_process(
+      {"/usr/bin/pdftotext", "-enc", "UTF-8", "-upw", code, file.string(), "-"});
+  INFO(describe(text));
+  REQUIRE(text.exit_code == 0);
+  CHECK(contains(text.out, "Zoë Ñúñez"));
+  CHECK(contains(text.out, "Rest and fluids."));
+  // The patient downloads the very same file.
+  const auto mine = c.pat.run({"report", id, "-o", "-"});
+  CHECK(mine.out == pdf);
+  CHECK(query_int(c.cli.db_path(), "SELECT count(*) FROM report_deliveries WHERE state = 'sent'") ==
+        1);
 }
 
 int main(int argc, char** argv) {

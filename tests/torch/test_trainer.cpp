@@ -22,7 +22,8 @@ TrainSpec small_spec(const fs::path& weights) {
 
 }  // namespace
 
-TEST_CASE("trainer: Adam steps lower the loss on a fixed batch; logits match a reloaded model") {
+TEST_CASE(
+    "trainer: Adam steps lower the loss on a fixed batch, and logits match a reloaded model") {
   TempDir tmp;
   TrainSpec spec = small_spec(tmp / "initial.pt");
   backend().write_initial_model(spec.model, 5, {});

@@ -1,13 +1,18 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <regex>
 #include <set>
 #include <string>
 
+#include "crypto/base64.hpp"
 #include "crypto/hash.hpp"
 #include "crypto/password.hpp"
 #include "crypto/random.hpp"
+#include "crypto/secretbox.hpp"
+#include "support/check_error.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace csss::crypto;
 
@@ -139,4 +144,57 @@ TEST_CASE("crypto::random_uuid") {
     seen.insert(u);
   }
   CHECK(seen.size() == 200);
+}
+
+TEST_CASE("crypto::random_code") {
+  const std::string code = csss::crypto::random_code(3, 4);
+  CHECK(std::regex_match(code,
+                         std::regex("[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}")));
+  std::set<std::string> seen;
+  for (int i = 0; i < 200; ++i)
+    seen.insert(csss::crypto::random_code(3, 4));
+  CHECK(seen.size() == 200);
+  CHECK(csss::crypto::random_code(1, 6).size() == 6);
+}
+
+TEST_CASE("crypto::base64") {
+  using csss::crypto::base64_decode;
+  using csss::crypto::base64_encode;
+  CHECK(base64_encode("") == "");
+  CHECK(base64_encode("f") == "Zg==");
+  CHECK(base64_encode("foobar") == "Zm9vYmFy");
+  std::string all;
+  for (int i = 0; i < 256; ++i)
+    all.push_back(static_cast<char>(i));
+  CHECK(base64_decode(base64_encode(all)) == all);
+  CHECK(base64_decode("Zm9v YmFy") == std::nullopt);
+  CHECK(base64_decode("Zg=") == std::nullopt);
+  CHECK(base64_decode("!!!!") == std::nullopt);
+}
+
+TEST_CASE("crypto::SecretKey seals and opens; another key or a changed box does not open") {
+  csss::test::TempDir dir;
+  const auto path = dir / "keys" / "k.key";
+  const auto key = csss::crypto::SecretKey::load_or_create(path);
+  CHECK((std::filesystem::status(path).permissions() & std::filesystem::perms::group_all) ==
+        std::filesystem::perms::none);
+  const std::string sealed = key.seal("K7QM-4XZP-9TWA");
+  CHECK(sealed.find("K7QM") == std::string::npos);
+  CHECK(key.seal("K7QM-4XZP-9TWA") != sealed);  // a fresh nonce each time
+  CHECK(key.open(sealed) == "K7QM-4XZP-9TWA");
+  // The same file gives the same key.
+  CHECK(csss::crypto::SecretKey::load_or_create(path).open(sealed) == "K7QM-4XZP-9TWA");
+  const auto other = csss::crypto::SecretKey::load_or_create(dir / "keys" / "other.key");
+  csss::test::check_error([&] { (void)other.open(sealed); }, csss::ErrorKind::integrity,
+                          "another key");
+  std::string changed = sealed;
+  changed[10] = changed[10] == 'A' ? 'B' : 'A';
+  csss::test::check_error([&] { (void)key.open(changed); }, csss::ErrorKind::integrity, "");
+  csss::test::check_error([&] { (void)key.open("not base64!"); }, csss::ErrorKind::integrity,
+                          "malformed");
+  // A key file others may read is refused.
+  std::filesystem::permissions(path, std::filesystem::perms::group_read,
+                               std::filesystem::perm_options::add);
+  csss::test::check_error([&] { (void)csss::crypto::SecretKey::load_or_create(path); },
+                          csss::ErrorKind::io, "");
 }

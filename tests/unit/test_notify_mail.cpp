@@ -97,6 +97,31 @@ unsigned mode_of(const fs::path& p) {
   return st.st_mode & 07777;
 }
 
+// Every line of `text` (CRLF-separated), without its line end.
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  for (std::size_t start = 0; start < text.size();) {
+    const auto end = text.find("\r\n", start);
+    out.push_back(text.substr(start, end == std::string::npos ? end : end - start));
+    if (end == std::string::npos)
+      break;
+    start = end + 2;
+  }
+  return out;
+}
+
+// A PDF-like binary: every byte value 0..255 (NUL included), repeated to `size` bytes.
+std::string binary(std::size_t size) {
+  std::string out(size, '\0');
+  for (std::size_t i = 0; i < size; ++i)
+    out[i] = static_cast<char>(i % 256);
+  return out;
+}
+
+Attachment pdf(std::string filename, std::size_t size = 3000) {
+  return Attachment{std::move(filename), "application/pdf", binary(size)};
+}
+
 MailMessage message() {
   MailMessage m;
   m.from = "CSSS <no-reply@csss.local>";
@@ -187,12 +212,18 @@ TEST_CASE("notify::format_rfc5322 non-ASCII") {
     CHECK(base64_decode(subject.substr(10, subject.size() - 12)) == m.subject);
   }
   SUBCASE("a non-ASCII display name is an encoded word; the address stays as it is") {
+    // GMime encodes only the words that need it, in UTF-8 ("Clinique =?UTF-8?b?WsOrbA==?=").
     MailMessage m = message();
     m.from = "Clinique Z\xC3\xABl <no-reply@clinic.example>";
-    const std::string from = header(parse(format_rfc5322(m, 0)), "From");
-    REQUIRE(from.starts_with("=?UTF-8?B?"));
-    REQUIRE(from.ends_with("?= <no-reply@clinic.example>"));
-    CHECK(base64_decode(from.substr(10, from.find("?= <") - 10)) == "Clinique Z\xC3\xABl");
+    const std::string text = format_rfc5322(m, 0);
+    const std::string from = header(parse(text), "From");
+    CHECK(from.starts_with("Clinique =?UTF-8?"));
+    CHECK(from.ends_with("?= <no-reply@clinic.example>"));
+    const auto start = from.find("=?UTF-8?");
+    REQUIRE(start != std::string::npos);
+    REQUIRE((from.substr(start + 8, 2) == "b?" || from.substr(start + 8, 2) == "B?"));
+    CHECK(base64_decode(from.substr(start + 10, from.find("?= <") - start - 10)) == "Z\xC3\xABl");
+    CHECK(parse_rfc5322(text).from == m.from);
   }
 }
 
@@ -219,6 +250,209 @@ TEST_CASE("notify::format_rfc5322 refuses header injection") {
   SUBCASE("a recipient that is not an address") {
     m.to = "alice";
     check_error([&] { (void)format_rfc5322(m, 0); }, ErrorKind::invalid_input, "not an address");
+  }
+  SUBCASE("a sender or recipient that is not exactly one address") {
+    m.from = "CSSS";
+    check_error([&] { (void)format_rfc5322(m, 0); }, ErrorKind::invalid_input, "sender");
+    m = message();
+    m.to = "alice@example.org, eve@example.org";
+    check_error([&] { (void)format_rfc5322(m, 0); }, ErrorKind::invalid_input, "recipient");
+  }
+  SUBCASE("CR or LF in an attachment's filename or content type") {
+    m.attachments.push_back(pdf("report.pdf\r\nBcc: eve@example.org"));
+    check_error([&] { (void)format_rfc5322(m, 0); }, ErrorKind::invalid_input,
+                "attachment filename");
+    m.attachments[0] = pdf("report.pdf");
+    m.attachments[0].content_type = "application/pdf\r\nBcc: eve@example.org";
+    check_error([&] { (void)format_rfc5322(m, 0); }, ErrorKind::invalid_input,
+                "attachment content type");
+  }
+  SUBCASE("an attachment without a filename or with a content type that is not type/subtype") {
+    m.attachments.push_back(pdf(""));
+    check_error([&] { (void)format_rfc5322(m, 0); }, ErrorKind::invalid_input, "no filename");
+    for (const std::string type : {"pdf", "application/", "/pdf", "application pdf/x"}) {
+      CAPTURE(type);
+      m.attachments[0] = pdf("report.pdf");
+      m.attachments[0].content_type = type;
+      check_error([&] { (void)format_rfc5322(m, 0); }, ErrorKind::invalid_input,
+                  "is not a MIME type");
+    }
+  }
+}
+
+TEST_CASE("notify::format_rfc5322 attachments") {
+  MailMessage m = message();
+  m.to = "Zo\xC3\xAB Patient <zoe@example.org>";
+  m.subject = "Your report";
+  m.body = "Your report is attached.\n";
+
+  SUBCASE("a binary attachment: multipart/mixed, text first, base64, byte-exact round trip") {
+    m.attachments.push_back(pdf("report.pdf", 10000));
+    const std::string text = format_rfc5322(m, ManualClock::kStart);
+    CHECK(crlf_only(text));
+    const Parsed p = parse(text);
+    CHECK(header(p, "Content-Type").starts_with("multipart/mixed; boundary="));
+    CHECK(header(p, "MIME-Version") == "1.0");
+    CHECK(header(p, "Date") == "Sat, 21 Nov 2026 08:00:00 +0000");
+    // The text part comes before the attachment, which is base64 with its disposition.
+    const auto text_at = text.find("Content-Type: text/plain; charset=utf-8\r\n");
+    const auto pdf_at = text.find("Content-Type: application/pdf");
+    REQUIRE(text_at != std::string::npos);
+    REQUIRE(pdf_at != std::string::npos);
+    CHECK(text_at < pdf_at);
+    CHECK(contains(text, "Content-Disposition: attachment; filename=report.pdf\r\n"));
+    CHECK(contains(text.substr(pdf_at), "Content-Transfer-Encoding: base64\r\n"));
+    CHECK_FALSE(contains(text, std::string(1, '\0')));
+
+    const MailMessage back = parse_rfc5322(text);
+    CHECK(back.from == m.from);
+    CHECK(back.to == m.to);
+    CHECK(back.subject == m.subject);
+    CHECK(back.body == m.body);
+    REQUIRE(back.attachments.size() == 1);
+    CHECK(back.attachments[0].filename == "report.pdf");
+    CHECK(back.attachments[0].content_type == "application/pdf");
+    CHECK(back.attachments[0].data.size() == 10000);
+    CHECK(back.attachments[0].data == m.attachments[0].data);
+  }
+  SUBCASE("two attachments come back in order") {
+    m.attachments.push_back(pdf("report.pdf", 700));
+    m.attachments.push_back(Attachment{"notes.txt", "text/plain", "line one\nline two\n"});
+    const MailMessage back = parse_rfc5322(format_rfc5322(m, 0));
+    CHECK(back.body == m.body);
+    REQUIRE(back.attachments.size() == 2);
+    CHECK(back.attachments[0].filename == "report.pdf");
+    CHECK(back.attachments[0].data == m.attachments[0].data);
+    CHECK(back.attachments[1].filename == "notes.txt");
+    CHECK(back.attachments[1].content_type == "text/plain");
+    CHECK(back.attachments[1].data == m.attachments[1].data);
+  }
+  SUBCASE("a non-ASCII filename is RFC 2231 UTF-8") {
+    m.attachments.push_back(pdf("Befund Zo\xC3\xAB.pdf"));
+    const std::string text = format_rfc5322(m, 0);
+    CHECK(
+        contains(text, "Content-Disposition: attachment; filename*=UTF-8''Befund%20Zo%C3%AB.pdf"));
+    const MailMessage back = parse_rfc5322(text);
+    REQUIRE(back.attachments.size() == 1);
+    CHECK(back.attachments[0].filename == "Befund Zo\xC3\xAB.pdf");
+    CHECK(back.attachments[0].data == m.attachments[0].data);
+  }
+  SUBCASE("an empty attachment and an empty content type (application/octet-stream)") {
+    m.attachments.push_back(Attachment{"empty.bin", "", ""});
+    const MailMessage back = parse_rfc5322(format_rfc5322(m, 0));
+    REQUIRE(back.attachments.size() == 1);
+    CHECK(back.attachments[0].content_type == "application/octet-stream");
+    CHECK(back.attachments[0].data.empty());
+  }
+  SUBCASE("no line exceeds 998 characters, however long the parts") {
+    m.subject = std::string(300, 'a') + " " + std::string(200, 'b') + " R\xC3\xA9sultat " +
+                std::string(400, 'c');
+    m.body = std::string(5000, 'x') + "\n" + std::string(2000, 'y');
+    std::string long_name;
+    for (int i = 0; i < 60; ++i)
+      long_name += "Befund Zo\xC3\xAB ";
+    m.attachments.push_back(pdf(long_name + ".pdf", 50000));
+    m.attachments.push_back(pdf(std::string(600, 'n') + ".pdf", 10));
+    const std::string text = format_rfc5322(m, 0);
+    CHECK(crlf_only(text));
+    for (const std::string& line : lines_of(text)) {
+      CAPTURE(line);
+      CHECK(line.size() <= 998);
+    }
+    const MailMessage back = parse_rfc5322(text);
+    CHECK(back.subject == m.subject);
+    CHECK(back.body == m.body);
+    REQUIRE(back.attachments.size() == 2);
+    CHECK(back.attachments[0].filename == long_name + ".pdf");
+    CHECK(back.attachments[0].data == m.attachments[0].data);
+    CHECK(back.attachments[1].filename == std::string(600, 'n') + ".pdf");
+  }
+}
+
+TEST_CASE("notify::parse_rfc5322") {
+  SUBCASE("an ASCII message round-trips") {
+    const MailMessage back = parse_rfc5322(format_rfc5322(message(), 0));
+    CHECK(back.from == "CSSS <no-reply@csss.local>");
+    CHECK(back.to == "alice@example.org");
+    CHECK(back.subject == "Your CSSS sign-in code");
+    CHECK(back.body == message().body);
+    CHECK(back.attachments.empty());
+  }
+  SUBCASE("a non-ASCII subject and body round-trip") {
+    MailMessage m = message();
+    m.subject =
+        "R\xC3\xA9sultat pr\xC3\xAAt \xE2\x80\x94 Gr\xC3\xBC\xC3\x9F"
+        "e";
+    m.body =
+        "Gr\xC3\xBC\xC3\x9F"
+        "e, Dr. M\xC3\xBCller \xE2\x80\x94 \xF0\x9F\x98\x80\n"
+        "Zweite Zeile.\n";
+    const MailMessage back = parse_rfc5322(format_rfc5322(m, 0));
+    CHECK(back.subject == m.subject);
+    CHECK(back.body == m.body);
+  }
+  SUBCASE("the body comes back with \"\\n\" line ends") {
+    MailMessage m = message();
+    m.body = "one\r\ntwo";
+    CHECK(parse_rfc5322(format_rfc5322(m, 0)).body == "one\ntwo\n");
+    m.body = "one\r\nZo\xC3\xAB\r\n";
+    CHECK(parse_rfc5322(format_rfc5322(m, 0)).body == "one\nZo\xC3\xAB\n");
+  }
+  SUBCASE("a message from another program: quoted-printable Latin-1, RFC 2231 continuations") {
+    const std::string text =
+        "Return-Path: <lab@example.net>\r\n"
+        "From: \"Lab, Central\" <lab@example.net>\r\n"
+        "To: Dr =?iso-8859-1?q?M=FCller?= <mueller@example.org>\r\n"
+        "Subject: =?iso-8859-1?q?Ergebnis_f=FCr?= Zoe\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=\"XYZ\"\r\n"
+        "\r\n"
+        "This is a multi-part message in MIME format.\r\n"
+        "--XYZ\r\n"
+        "Content-Type: multipart/alternative; boundary=\"ALT\"\r\n"
+        "\r\n"
+        "--ALT\r\n"
+        "Content-Type: text/plain; charset=iso-8859-1\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\n"
+        "\r\n"
+        "Gr=FC=DFe,=\r\n"
+        " das Labor\r\n"
+        "--ALT\r\n"
+        "Content-Type: text/html; charset=utf-8\r\n"
+        "\r\n"
+        "<p>Gr&uuml;&szlig;e</p>\r\n"
+        "--ALT--\r\n"
+        "--XYZ\r\n"
+        "Content-Type: application/octet-stream\r\n"
+        "Content-Disposition: attachment;\r\n"
+        " filename*0*=utf-8''Befund%20;\r\n"
+        " filename*1*=Zo%C3%AB.bin\r\n"
+        "Content-Transfer-Encoding: base64\r\n"
+        "\r\n"
+        "AAEC/w==\r\n"
+        "--XYZ--\r\n";
+    // The line break before a boundary belongs to the boundary: the body has no final "\n".
+    const MailMessage back = parse_rfc5322(text);
+    CHECK(back.from == "\"Lab, Central\" <lab@example.net>");
+    CHECK(back.to == "Dr M\xC3\xBCller <mueller@example.org>");
+    CHECK(back.subject == "Ergebnis f\xC3\xBCr Zoe");
+    CHECK(back.body ==
+          "Gr\xC3\xBC\xC3\x9F"
+          "e, das Labor");
+    REQUIRE(back.attachments.size() == 1);
+    CHECK(back.attachments[0].filename == "Befund Zo\xC3\xAB.bin");
+    CHECK(back.attachments[0].content_type == "application/octet-stream");
+    CHECK(back.attachments[0].data == std::string("\x00\x01\x02\xFF", 4));
+  }
+  SUBCASE("text that is not a message is refused") {
+    for (const std::string& garbage :
+         {std::string(), std::string("this is not a mail\n"), std::string("garbage"),
+          std::string("\x00\x01\x02\xFF\xFE", 5), std::string("{\"json\": 1}"),
+          std::string("Subject: no sender\r\n\r\nbody\r\n")}) {
+      CAPTURE(garbage);
+      check_error([&] { (void)parse_rfc5322(garbage); }, ErrorKind::invalid_input,
+                  "not a mail message");
+    }
   }
 }
 
@@ -260,6 +494,22 @@ TEST_CASE("notify::OutboxTransport") {
     CHECK(header(parse(text), "To") == "alice@example.org");
     CHECK(header(parse(text), "Date") == "Sat, 21 Nov 2026 08:00:00 +0000");
     CHECK(header(parse(csss::util::read_file(second, 1 << 20)), "To") == "bob@example.org");
+  }
+  SUBCASE("a message with an attachment is written as a file that reads back") {
+    MailMessage m = message();
+    m.attachments.push_back(pdf("Befund Zo\xC3\xAB.pdf", 5000));
+    const std::string where = transport.send(m);
+    CHECK(mode_of(where) == 0600u);
+    const std::string text = csss::util::read_file(where, 1 << 20);
+    CHECK(crlf_only(text));
+    const MailMessage back = parse_rfc5322(text);
+    CHECK(back.to == "alice@example.org");
+    CHECK(back.subject == m.subject);
+    CHECK(back.body == m.body);
+    REQUIRE(back.attachments.size() == 1);
+    CHECK(back.attachments[0].filename == "Befund Zo\xC3\xAB.pdf");
+    CHECK(back.attachments[0].content_type == "application/pdf");
+    CHECK(back.attachments[0].data == m.attachments[0].data);
   }
   SUBCASE("an outbox that others may read is refused") {
     fs::create_directories(outbox);

@@ -81,7 +81,8 @@ TEST_CASE("pipelines: class folders are split 70/15/15 per class, seeded and rep
   CHECK(paths_of(test, Split::test) == paths_of(d, Split::test));
 }
 
-TEST_CASE("pipelines: given train/val parts are used as they are; a test/ folder is never read") {
+TEST_CASE(
+    "pipelines: given train/val parts are used as they are, and a test/ folder is never read") {
   csss::test::TempDir tmp;
   make(tmp.path(), "train", {{"x", 10}, {"y", 10}});
   make(tmp.path(), "val", {{"x", 2}, {"y", 3}});
@@ -106,7 +107,7 @@ TEST_CASE("pipelines: given train/val parts are used as they are; a test/ folder
   CHECK(e.samples.size() == 10);
 }
 
-TEST_CASE("pipelines: classes chosen by the configuration; unknown folders at evaluation") {
+TEST_CASE("pipelines: classes chosen by the configuration, and unknown folders at evaluation") {
   csss::test::TempDir tmp;
   make(tmp.path(), "", {{"normal", 10}, {"covid19", 10}, {"viral", 10}});
   SplitOptions options;
