@@ -82,12 +82,22 @@ void run_logout(Context& ctx) {
 
 void run_whoami(Context& ctx) {
   const auth::Principal who = ctx.require_login();
+  const bool token = who.token_id != 0;
   nlohmann::json doc = {{"email", who.email},
                         {"full_name", who.full_name},
                         {"role", std::string(auth::to_string(who.role))},
+                        {"authenticated_by", token ? "token" : "session"},
                         {"session_expires_at", json_time(who.session_expires_at)}};
-  ctx.result(doc, fmt::format("{} <{}>\nrole: {}\nsession ends: {}\n", who.full_name, who.email,
-                              auth::to_string(who.role), util::format_utc(who.session_expires_at)));
+  std::string text =
+      fmt::format("{} <{}>\nrole: {}\n", who.full_name, who.email, auth::to_string(who.role));
+  if (token) {
+    doc["token_id"] = who.token_id;
+    text += fmt::format("API token: {} (CSSS_TOKEN_FILE), expires {}\n", who.token_id,
+                        util::format_utc(who.session_expires_at));
+  } else {
+    text += fmt::format("session ends: {}\n", util::format_utc(who.session_expires_at));
+  }
+  ctx.result(doc, text);
 }
 
 }  // namespace
@@ -101,7 +111,8 @@ void setup_login(CLI::App& app, Context& ctx) {
   cmd->add_option("--otp", opt->otp, "Complete an admin login with the 6-digit emailed code");
   cmd->footer(
       "The session is kept in $CSSS_SESSION, else $XDG_STATE_HOME/csss/session (mode 0600).\n"
-      "Admins log in in two steps: the password, then the code sent to their email.\n\n"
+      "Admins log in in two steps: the password, then the code sent to their email.\n"
+      "Importer accounts do not log in: they use an API token in $CSSS_TOKEN_FILE.\n\n"
       "Examples:\n"
       "  csss login --email doctor@clinic.example\n"
       "  csss login --email admin@clinic.example && csss login --email admin@clinic.example --otp "
@@ -117,7 +128,11 @@ void setup_logout(CLI::App& app, Context& ctx) {
 
 void setup_whoami(CLI::App& app, Context& ctx) {
   CLI::App* cmd = app.add_subcommand("whoami", "Show the logged-in account and its role");
-  cmd->footer("Example:\n  csss whoami --json");
+  cmd->footer(
+      "With CSSS_TOKEN_FILE set, the account of the API token in that file.\n\n"
+      "Examples:\n"
+      "  csss whoami --json\n"
+      "  CSSS_TOKEN_FILE=/etc/csss/importer.token csss whoami");
   cmd->callback([&ctx] { run_whoami(ctx); });
 }
 

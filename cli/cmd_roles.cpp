@@ -14,18 +14,24 @@ void setup_roles(CLI::App& app, Context& ctx) {
   cmd->callback([&ctx] {
     nlohmann::json doc = nlohmann::json::array();
     std::vector<std::vector<std::string>> rows;
-    const auto mark = [](bool b) { return std::string(b ? "yes" : "-"); };
-    for (const auth::PolicyRule& r : auth::policy_rules()) {
-      doc.push_back({{"action", r.name},
-                     {"description", r.description},
-                     {"patient", r.patient},
-                     {"doctor", r.doctor},
-                     {"pharmacist", r.pharmacist},
-                     {"admin", r.admin}});
-      rows.push_back({std::string(r.description), mark(r.patient), mark(r.doctor),
-                      mark(r.pharmacist), mark(r.admin)});
+    std::vector<std::string> header{"ACTION"};
+    for (const auth::Role role : auth::kAllRoles) {
+      std::string name(auth::to_string(role));
+      for (char& c : name)
+        c = static_cast<char>(c - 'a' + 'A');  // role names are lower-case ASCII letters
+      header.push_back(std::move(name));
     }
-    ctx.result(doc, format_table({"ACTION", "PATIENT", "DOCTOR", "PHARMACIST", "ADMIN"}, rows));
+    for (const auth::PolicyRule& r : auth::policy_rules()) {
+      nlohmann::json row = {{"action", r.name}, {"description", r.description}};
+      std::vector<std::string> cells{std::string(r.description)};
+      for (const auth::Role role : auth::kAllRoles) {
+        row[std::string(auth::to_string(role))] = auth::allows(r, role);
+        cells.emplace_back(auth::allows(r, role) ? "yes" : "-");
+      }
+      doc.push_back(std::move(row));
+      rows.push_back(std::move(cells));
+    }
+    ctx.result(doc, format_table(header, rows));
   });
 }
 

@@ -27,9 +27,11 @@ struct UserOptions {
 auth::Role parse_role_or_throw(const std::string& text) {
   const auto role = auth::parse_role(text);
   if (!role) {
-    throw Error(
-        ErrorKind::invalid_input,
-        fmt::format("unknown role '{}'; roles are patient, doctor, pharmacist, admin", text));
+    std::vector<std::string_view> names;
+    for (const auth::Role r : auth::kAllRoles)
+      names.push_back(auth::to_string(r));
+    throw Error(ErrorKind::invalid_input,
+                fmt::format("unknown role '{}'; roles are {}", text, fmt::join(names, ", ")));
   }
   return *role;
 }
@@ -59,14 +61,24 @@ void run_add(const UserOptions& opt, Context& ctx) {
     throw Error(ErrorKind::conflict,
                 fmt::format("an account with email '{}' exists already", nu.email));
   }
-  nu.password =
-      obtain_password(opt.password_stdin, fmt::format("New password for {}: ", nu.email), true);
+  // An importer has no password: it signs in with an API token.
+  if (nu.role == auth::Role::importer && opt.password_stdin) {
+    throw Error(ErrorKind::usage,
+                "--password-stdin: importer accounts have no password; they sign in with an API "
+                "token (csss token create)");
+  }
+  if (nu.role != auth::Role::importer) {
+    nu.password =
+        obtain_password(opt.password_stdin, fmt::format("New password for {}: ", nu.email), true);
+  }
   const auth::User u = accounts.add(who, nu);
   const auto now = ctx.clock().now();
-  ctx.result(user_json(u, now),
-             ctx.options().quiet
-                 ? ""
-                 : fmt::format("Added {} account {}\n", auth::to_string(u.role), u.email));
+  std::string text = fmt::format("Added {} account {}\n", auth::to_string(u.role), u.email);
+  if (u.role == auth::Role::importer) {
+    text += fmt::format(
+        "It has no password. Give it an API token with: csss token create --user {}\n", u.email);
+  }
+  ctx.result(user_json(u, now), ctx.options().quiet ? "" : text);
 }
 
 void run_list(const UserOptions& opt, Context& ctx) {
@@ -155,14 +167,20 @@ void setup_user(CLI::App& app, Context& ctx) {
   CLI::App* add = user->add_subcommand("add", "Add an account (admins only)");
   add->add_option("--email", opt->email, "Email, the login name")->required();
   add->add_option("--name", opt->name, "Full name, as it will appear on signatures")->required();
-  add->add_option("--role", opt->role, "patient, doctor, pharmacist or admin")->required();
+  add->add_option("--role", opt->role,
+                  "patient, doctor, pharmacist, admin, or importer (unattended imports: no "
+                  "password, signs in with an API token)")
+      ->required();
   add->add_option("--birth-date", opt->birth_date,
                   "Patients: date of birth (YYYY-MM-DD), printed on their reports");
   add->add_flag("--password-stdin", opt->password_stdin,
                 "Read the new password from the first line of standard input");
   add->footer(
-      "Example:\n"
-      "  csss user add --email pharma@clinic.example --name 'Pat Chen' --role pharmacist");
+      "An importer account gets no password and no prompt; an admin gives it an API token\n"
+      "with csss token create.\n\n"
+      "Examples:\n"
+      "  csss user add --email pharma@clinic.example --name 'Pat Chen' --role pharmacist\n"
+      "  csss user add --email pacs-import@clinic.example --name 'PACS import' --role importer");
   add->callback([opt, &ctx] { run_add(*opt, ctx); });
 
   CLI::App* list = user->add_subcommand("list", "List accounts (admins only)");

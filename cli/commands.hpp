@@ -14,6 +14,7 @@ void setup_login(CLI::App& app, Context& ctx);
 void setup_logout(CLI::App& app, Context& ctx);
 void setup_whoami(CLI::App& app, Context& ctx);
 void setup_user(CLI::App& app, Context& ctx);
+void setup_token(CLI::App& app, Context& ctx);
 void setup_audit(CLI::App& app, Context& ctx);
 void setup_config(CLI::App& app, Context& ctx);
 void setup_roles(CLI::App& app, Context& ctx);
@@ -28,5 +29,6 @@ void setup_approve(CLI::App& app, Context& ctx);  // cmd_approve.cpp, with rejec
 void setup_reject(CLI::App& app, Context& ctx);
 void setup_return(CLI::App& app, Context& ctx);
 void setup_report(CLI::App& app, Context& ctx);
+void setup_batch(CLI::App& app, Context& ctx);
 
 }  // namespace csss::cli

@@ -67,8 +67,16 @@ std::filesystem::path Context::session_path() {
   return auth::session_file_path(&getenv_lookup);
 }
 
+std::optional<std::filesystem::path> Context::token_file_path() {
+  if (const char* p = std::getenv("CSSS_TOKEN_FILE"); p != nullptr && p[0] != '\0')
+    return std::filesystem::path(p);
+  return std::nullopt;
+}
+
 auth::Principal Context::require_login() {
   db();  // a missing store is the problem to report first, not the missing session
+  if (const auto token_file = token_file_path())
+    return tokens().authenticate_file(*token_file);
   const auto token = auth::read_session_token(session_path());
   if (!token) {
     throw Error(ErrorKind::authentication, "not logged in; log in with: csss login --email EMAIL");

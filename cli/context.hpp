@@ -11,6 +11,7 @@
 #include "audit/audit_log.hpp"
 #include "auth/accounts.hpp"
 #include "auth/login.hpp"
+#include "auth/tokens.hpp"
 #include "config/config.hpp"
 #include "imaging/image.hpp"
 #include "inference/registry.hpp"
@@ -61,6 +62,7 @@ class Context {
   auth::Authenticator authenticator() {
     return auth::Authenticator(db(), clock_, audit(), mail(), auth_settings());
   }
+  auth::Tokens tokens() { return auth::Tokens(db(), clock_, audit()); }
   imaging::Limits scan_limits();
   scans::Scans scans() {
     return scans::Scans(db(), clock_, audit(), config().data_dir(), scan_limits());
@@ -68,7 +70,12 @@ class Context {
   // Imported models (<data_dir>/models) first, then the shipped ones (models.dir).
   inference::Registry registry();
   std::filesystem::path session_path();
-  // The logged-in user, from the session file. Throws Error(authentication) when there is none.
+  // $CSSS_TOKEN_FILE when set and not empty: the file holding an importer's API token.
+  std::optional<std::filesystem::path> token_file_path();
+  // Who is acting. With CSSS_TOKEN_FILE set: the importer behind the API token in that file
+  // (which must be 0600 and owned by this user), and the session file is not read. Otherwise the
+  // logged-in user, from the session file. Throws Error(authentication) when there is none or it
+  // is not valid.
   auth::Principal require_login();
 
   // Prints a command's result: `doc` as one JSON document with --json; otherwise `text` (which

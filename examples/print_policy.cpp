@@ -12,14 +12,17 @@
 namespace {
 
 std::string policy_table() {
-  std::string out = "| action | patient | doctor | pharmacist | admin |\n|---|---|---|---|---|\n";
-  const auto mark = [](bool allowed) { return allowed ? " yes |" : " - |"; };
+  std::string out = "| action |";
+  std::string rule_line = "|---|";
+  for (const csss::auth::Role role : csss::auth::kAllRoles) {
+    out += " " + std::string(csss::auth::to_string(role)) + " |";
+    rule_line += "---|";
+  }
+  out += "\n" + rule_line + "\n";
   for (const csss::auth::PolicyRule& rule : csss::auth::policy_rules()) {
     out += "| " + std::string(rule.description) + " (`" + std::string(rule.name) + "`) |";
-    out += mark(rule.patient);
-    out += mark(rule.doctor);
-    out += mark(rule.pharmacist);
-    out += mark(rule.admin);
+    for (const csss::auth::Role role : csss::auth::kAllRoles)
+      out += csss::auth::allows(rule, role) ? " yes |" : " - |";
     out += "\n";
   }
   return out;

@@ -158,6 +158,20 @@ step "The same report as HL7 FHIR R4 (DiagnosticReport, the PDF as presentedForm
 as doctor report "$scan_id" --format fhir -o "$DEMO/report.fhir.json"
 grep -E '"(resourceType|status|conclusion|contentType)"' "$DEMO/report.fhir.json"
 
+step "A hospital import: a directory of brain MRIs with a manifest, analysed in batches"
+import_dir="$DEMO/import"
+mkdir -p "$import_dir"
+printf 'file,patient_id,name,email,birth_date\n' >"$DEMO/import-manifest.csv"
+n=0
+for f in "$CSSS_ROOT"/datasets/heldout/brain-mri/*/*.jpg; do
+  n=$((n + 1))
+  cp "$f" "$import_dir/mri-$n.jpg"
+  printf 'mri-%d.jpg,MRN-%04d,Patient %d\n' "$n" $(((n + 2) / 3)) $(((n + 2) / 3)) >>"$DEMO/import-manifest.csv"
+done
+as doctor batch import "$import_dir" --manifest "$DEMO/import-manifest.csv" --model brain-mri
+echo "(run again: every file is already in the store, nothing is imported twice)"
+as doctor batch import "$import_dir" --manifest "$DEMO/import-manifest.csv" --model brain-mri
+
 step "The whole record, and every hash recomputed"
 as doctor scans show "$scan_id"
 as doctor scans check "$scan_id"

@@ -8,6 +8,7 @@
 #include "auth/policy.hpp"
 #include "config/config.hpp"
 #include "crypto/password.hpp"
+#include "crypto/random.hpp"
 #include "store/database.hpp"
 #include "util/error.hpp"
 #include "util/strings.hpp"
@@ -186,9 +187,20 @@ User Accounts::insert(const NewUser& user, const std::string& actor_email) {
       throw Error(ErrorKind::invalid_input, "a date of birth is recorded for patients only");
     check_birth_date(u.birth_date, clock_.now());
   }
-  check_password(u.password, settings_, u.email);
-  // Hash before taking the write lock: Argon2id takes a tenth of a second on purpose.
-  const std::string hash = crypto::hash_password(u.password);
+  if (u.role == Role::importer) {
+    if (!u.password.empty()) {
+      throw Error(ErrorKind::invalid_input,
+                  "importer accounts have no password: they sign in with an API token "
+                  "(csss token create)");
+    }
+  } else {
+    check_password(u.password, settings_, u.email);
+  }
+  // Hash before taking the write lock: Argon2id takes a tenth of a second on purpose. An
+  // importer's hash is of 256 random bits that nobody ever sees: a password that cannot be
+  // guessed, costing a login attempt the same work as any other account's.
+  const std::string hash = crypto::hash_password(
+      u.role == Role::importer ? crypto::random_hex(32) : std::string(u.password));
   store::Transaction tx(db_);
   if (find(u.email)) {
     throw Error(ErrorKind::conflict,
@@ -284,6 +296,12 @@ User Accounts::unlock(const Principal& actor, std::string_view email) {
 
 void Accounts::change_own_password(const Principal& actor, std::string_view current,
                                    std::string_view replacement) {
+  if (actor.role == Role::importer) {
+    audit_.append({actor.email, "access.denied", "user:" + actor.email, audit::Outcome::denied,
+                   "importer accounts have no password"});
+    throw Error(ErrorKind::permission,
+                "importer accounts have no password: they sign in with an API token");
+  }
   std::string hash;
   {
     auto st = db_.prepare("SELECT password_hash FROM users WHERE id = ?");
@@ -315,6 +333,12 @@ void Accounts::set_password(const Principal& actor, std::string_view email,
                             std::string_view replacement) {
   require(actor, Action::manage_users, "user:" + util::trim(email), audit_);
   const User u = require_user(email);
+  if (u.role == Role::importer) {
+    throw Error(ErrorKind::invalid_input,
+                fmt::format("'{}' is an importer account: it has no password and signs in with an "
+                            "API token (csss token create)",
+                            u.email));
+  }
   check_password(replacement, settings_, u.email);
   const std::string new_hash = crypto::hash_password(replacement);
   store::Transaction tx(db_);

@@ -51,7 +51,7 @@ struct NewUser {
   std::string email;
   std::string full_name;
   Role role = Role::patient;
-  std::string password;
+  std::string password;  // "" for an importer, which has none (it signs in with an API token)
   // Patients only: the date of birth (YYYY-MM-DD) of the patient record created with the account,
   // printed on reports. "" leaves it unrecorded.
   std::string birth_date = {};
@@ -87,7 +87,9 @@ class Accounts {
   // Creates the first admin. Throws Error(conflict) when an admin exists already.
   User create_first_admin(const NewUser& admin);
 
-  // Creates an account (admins only). Throws Error(conflict) for a duplicate email.
+  // Creates an account (admins only). Throws Error(conflict) for a duplicate email. An importer
+  // account gets no usable password (the store keeps the Argon2id hash of a random secret that is
+  // thrown away): it signs in only with an API token (auth/tokens.hpp).
   User add(const Principal& actor, const NewUser& user);
 
   std::vector<User> list(const Principal& actor, std::optional<Role> role) const;
@@ -102,11 +104,13 @@ class Accounts {
   User unlock(const Principal& actor, std::string_view email);
 
   // Changes the actor's own password after checking the current one; ends the actor's other
-  // sessions. Throws Error(authentication) when `current` is wrong.
+  // sessions. Throws Error(authentication) when `current` is wrong, Error(permission) for an
+  // importer (which has no password).
   void change_own_password(const Principal& actor, std::string_view current,
                            std::string_view replacement);
 
-  // Sets another account's password (admins only) and ends that account's sessions.
+  // Sets another account's password (admins only) and ends that account's sessions. Throws
+  // Error(invalid_input) for an importer account, which has no password.
   void set_password(const Principal& actor, std::string_view email, std::string_view replacement);
 
   std::optional<User> find(std::string_view email) const;

@@ -150,6 +150,12 @@ LoginResult Authenticator::login(std::string_view email_in, std::string_view pas
   } else {
     crypto::verify_password_decoy(password);
   }
+  if (user && user->role == Role::importer) {
+    // Unattended accounts have no password (accounts.cpp) and never get a session.
+    audit_.append({email, "login", "session", audit::Outcome::failure, "importer account"});
+    throw Error(ErrorKind::authentication,
+                "importer accounts sign in with a token (CSSS_TOKEN_FILE)");
+  }
   if (locked_until && *locked_until > now) {
     audit_.append({email, "login", "session", audit::Outcome::failure, "account locked"});
     throw Error(ErrorKind::authentication,

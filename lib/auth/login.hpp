@@ -39,7 +39,8 @@ class Authenticator {
       : db_(db), clock_(clock), audit_(audit), mail_(mail), settings_(std::move(settings)) {}
 
   // Checks the password. Unknown emails and wrong passwords get the same message and the same
-  // Argon2id work. Repeated failures lock the account (the message says until when).
+  // Argon2id work. Repeated failures lock the account (the message says until when). Importer
+  // accounts are refused with "importer accounts sign in with a token (CSSS_TOKEN_FILE)".
   // Throws Error(authentication).
   LoginResult login(std::string_view email, std::string_view password);
 

@@ -11,34 +11,41 @@ namespace csss::auth {
 
 namespace {
 
-//                                                                    patient doctor pharm admin
+// The columns after the description, one per role in kAllRoles' order:
+//   patient, doctor, pharmacist, admin, importer.
+// The importer (unattended imports with an API token) may import and analyse, nothing else.
 constexpr std::array kRules{
-    PolicyRule{Action::upload_scan, "upload_scan", "upload a scan", true, false, false, false},
-    PolicyRule{Action::upload_for_patient, "upload_for_patient", "upload a scan for a patient",
-               false, true, true, true},
-    PolicyRule{Action::view_own_scans, "view_own_scans", "see one's own scans and results", true,
-               false, false, false},
-    PolicyRule{Action::view_any_scan, "view_any_scan", "see any patient's scans and results",
-               false, true, true, true},
-    PolicyRule{Action::run_analysis, "run_analysis", "run the AI analysis", false, true, false,
+    PolicyRule{Action::upload_scan, "upload_scan", "upload a scan", true, false, false, false,
                false},
+    PolicyRule{Action::upload_for_patient, "upload_for_patient", "upload a scan for a patient",
+               false, true, true, true, false},
+    PolicyRule{Action::import_scans, "import_scans", "import scans in bulk (csss batch import)",
+               false, true, true, true, true},
+    PolicyRule{Action::view_own_scans, "view_own_scans", "see one's own scans and results", true,
+               false, false, false, false},
+    PolicyRule{Action::view_any_scan, "view_any_scan", "see any patient's scans and results", false,
+               true, true, true, false},
+    PolicyRule{Action::run_analysis, "run_analysis", "run the AI analysis", false, true, false,
+               false, true},
     PolicyRule{Action::add_clinical_notes, "add_clinical_notes", "add clinical notes", false, true,
-               false, false},
+               false, false, false},
     PolicyRule{Action::add_prescription, "add_prescription", "add a prescription", false, false,
-               true, false},
+               true, false, false},
     PolicyRule{Action::approve_report, "approve_report", "approve and send a report", false, false,
-               false, true},
+               false, true, false},
     PolicyRule{Action::download_own_report, "download_own_report", "download one's own report",
-               true, false, false, false},
+               true, false, false, false, false},
     PolicyRule{Action::download_any_report, "download_any_report", "download any report", false,
-               true, true, true},
+               true, true, true, false},
     PolicyRule{Action::manage_users, "manage_users", "add and change accounts", false, false, false,
-               true},
-    PolicyRule{Action::view_users, "view_users", "list accounts", false, false, false, true},
-    PolicyRule{Action::manage_models, "manage_models", "import models", false, false, false,
-               true},
+               true, false},
+    PolicyRule{Action::manage_tokens, "manage_tokens", "create, list and revoke API tokens", false,
+               false, false, true, false},
+    PolicyRule{Action::view_users, "view_users", "list accounts", false, false, false, true, false},
+    PolicyRule{Action::manage_models, "manage_models", "import models", false, false, false, true,
+               false},
     PolicyRule{Action::read_audit, "read_audit", "read and verify the audit log", false, false,
-               false, true},
+               false, true, false},
 };
 
 const PolicyRule& rule_for(Action action) noexcept {
@@ -55,19 +62,24 @@ std::span<const PolicyRule> policy_rules() {
   return kRules;
 }
 
-bool is_allowed(Role role, Action action) noexcept {
-  const PolicyRule& r = rule_for(action);
+bool allows(const PolicyRule& rule, Role role) noexcept {
   switch (role) {
     case Role::patient:
-      return r.patient;
+      return rule.patient;
     case Role::doctor:
-      return r.doctor;
+      return rule.doctor;
     case Role::pharmacist:
-      return r.pharmacist;
+      return rule.pharmacist;
     case Role::admin:
-      return r.admin;
+      return rule.admin;
+    case Role::importer:
+      return rule.importer;
   }
   return false;
+}
+
+bool is_allowed(Role role, Action action) noexcept {
+  return allows(rule_for(action), role);
 }
 
 std::string_view to_string(Action action) noexcept {
@@ -81,13 +93,15 @@ void require(const Principal& who, Action action, std::string_view object, audit
   audit.append({who.email, "access.denied", std::string(object), audit::Outcome::denied,
                 std::string(r.name)});
   std::vector<std::string> allowed;
-  for (Role role : {Role::patient, Role::doctor, Role::pharmacist, Role::admin}) {
-    if (is_allowed(role, action))
+  for (Role role : kAllRoles) {
+    if (allows(r, role))
       allowed.emplace_back(to_string(role));
   }
+  const std::string_view role = to_string(who.role);
+  const bool vowel = std::string_view("aeiou").find(role.front()) != std::string_view::npos;
   throw Error(ErrorKind::permission,
-              fmt::format("permission denied: a {} may not {} (allowed: {})", to_string(who.role),
-                          r.description, fmt::join(allowed, ", ")));
+              fmt::format("permission denied: {} {} may not {} (allowed: {})", vowel ? "an" : "a",
+                          role, r.description, fmt::join(allowed, ", ")));
 }
 
 std::string_view to_string(Role role) noexcept {
@@ -100,12 +114,14 @@ std::string_view to_string(Role role) noexcept {
       return "pharmacist";
     case Role::admin:
       return "admin";
+    case Role::importer:
+      return "importer";
   }
   return "patient";
 }
 
 std::optional<Role> parse_role(std::string_view text) {
-  for (Role role : {Role::patient, Role::doctor, Role::pharmacist, Role::admin}) {
+  for (Role role : kAllRoles) {
     if (text == to_string(role))
       return role;
   }

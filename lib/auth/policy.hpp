@@ -14,10 +14,12 @@ namespace csss::auth {
 // Everything the role policy decides. Each command asks for exactly the actions it performs.
 enum class Action {
   manage_users,         // add accounts, disable/enable/unlock them, set their passwords
+  manage_tokens,        // create, list and revoke importer accounts' API tokens
   view_users,           // list accounts and see any account's details
   read_audit,           // list and verify the audit log
   upload_scan,          // upload a scan of one's own
   upload_for_patient,   // upload a scan on a patient's behalf
+  import_scans,         // import scans in bulk (csss batch import)
   view_own_scans,       // see one's own scans and their results
   view_any_scan,        // see any patient's scans and results
   manage_models,        // import models
@@ -33,8 +35,11 @@ struct PolicyRule {
   Action action;
   std::string_view name;  // stable identifier: "manage_users"
   std::string_view description;
-  bool patient, doctor, pharmacist, admin;
+  bool patient, doctor, pharmacist, admin, importer;  // one column per role (kAllRoles)
 };
+
+// The rule's column for `role`.
+bool allows(const PolicyRule& rule, Role role) noexcept;
 
 // The one role policy: every row of the README's permission matrix, in its order.
 std::span<const PolicyRule> policy_rules();

@@ -95,8 +95,12 @@ Decoded decode_raster(Bytes bytes, Format format, bool gray, std::string_view na
 
 }  // namespace detail
 
-std::vector<std::uint8_t> encode_png(const Image& image) {
-  check_image(image, "encode_png");
+namespace {
+
+// `image` (gray or RGB) through OpenCV's encoder for `extension` (".png", ".jpg").
+std::vector<std::uint8_t> encode(const Image& image, const char* what, const char* extension,
+                                 const std::vector<int>& params) {
+  check_image(image, what);
   detail::silence_libraries();
   cv::Mat m = view(image);
   if (image.channels == 3) {
@@ -105,28 +109,22 @@ std::vector<std::uint8_t> encode_png(const Image& image) {
     m = bgr;
   }
   std::vector<std::uint8_t> out;
-  if (!cv::imencode(".png", m, out)) {
-    throw Error(ErrorKind::internal, "encode_png: OpenCV could not encode the image");
+  if (!cv::imencode(extension, m, out, params)) {
+    throw Error(ErrorKind::internal, std::string(what) + ": OpenCV could not encode the image");
   }
   return out;
 }
 
+}  // namespace
+
+std::vector<std::uint8_t> encode_png(const Image& image) {
+  return encode(image, "encode_png", ".png", {});
+}
+
 std::vector<std::uint8_t> encode_jpeg(const Image& image, int quality) {
-  check_image(image, "encode_jpeg");
   if (quality < 1 || quality > 100)
     throw Error(ErrorKind::invalid_input, "encode_jpeg: the quality must be 1..100");
-  detail::silence_libraries();
-  cv::Mat m = view(image);
-  if (image.channels == 3) {
-    cv::Mat bgr;
-    cv::cvtColor(m, bgr, cv::COLOR_RGB2BGR);
-    m = bgr;
-  }
-  std::vector<std::uint8_t> out;
-  if (!cv::imencode(".jpg", m, out, {cv::IMWRITE_JPEG_QUALITY, quality})) {
-    throw Error(ErrorKind::internal, "encode_jpeg: OpenCV could not encode the image");
-  }
-  return out;
+  return encode(image, "encode_jpeg", ".jpg", {cv::IMWRITE_JPEG_QUALITY, quality});
 }
 
 Image downscale(const Image& image, int max_side) {

@@ -224,11 +224,19 @@ UploadOutcome Scans::upload(const auth::Principal& who, const fs::path& file,
     }
   }
   const imaging::Decoded decoded = imaging::decode(as_bytes(bytes), limits_, name);
+  Scan s = describe(who, bytes, sha, decoded, hints, file.filename().string(), name);
+  store(who, s, bytes, [&] { return patient_for(who, patient_email, /*create=*/true); });
+  return {*find(s.id), false};
+}
 
+Scan Scans::describe(const auth::Principal& who, const std::string& bytes,
+                     const std::string& sha256, const imaging::Decoded& decoded,
+                     const UploadHints& hints, const std::string& source_name,
+                     std::string_view name) const {
   Scan s;
   s.id = crypto::random_uuid();
   s.uploaded_by = who.user_id;
-  s.sha256 = sha;
+  s.sha256 = sha256;
   s.size_bytes = static_cast<std::int64_t>(bytes.size());
   s.format = decoded.format;
   s.width = decoded.image.width;
@@ -254,10 +262,14 @@ UploadOutcome Scans::upload(const auth::Principal& who, const fs::path& file,
     for (char& c : *text)
       c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   }
-  s.source_name = file.filename().string();
+  s.source_name = source_name;
   s.status = "pending_ai";
   s.created_at = clock_.now();
+  return s;
+}
 
+void Scans::store(const auth::Principal& who, Scan& s, const std::string& bytes,
+                  const std::function<std::int64_t()>& patient_id) {
   // The file first, then the row: a crash in between leaves an orphan file, never a row
   // without its file.
   util::ensure_private_dir(data_dir_ / "scans");
@@ -265,7 +277,7 @@ UploadOutcome Scans::upload(const auth::Principal& who, const fs::path& file,
   util::write_private_file(path, bytes);
   try {
     store::Transaction tx(db_);
-    s.patient_id = patient_for(who, patient_email, /*create=*/true);
+    s.patient_id = patient_id();
     db_.prepare(
            "INSERT INTO scans (id, patient_id, uploaded_by, sha256, size_bytes, format, width, "
            "height, channels, modality, body_part, dicom_patient_id, study_uid, frames, "
@@ -282,6 +294,58 @@ UploadOutcome Scans::upload(const auth::Principal& who, const fs::path& file,
   } catch (...) {
     std::error_code ec;
     fs::remove(path, ec);
+    throw;
+  }
+}
+
+std::optional<Scan> Scans::find_by_sha256(const std::string& sha256) const {
+  auto st = db_.prepare(fmt::format("SELECT {} {} WHERE s.sha256 = ?", kScanColumns, kScanFrom));
+  st.bind(1, sha256);
+  if (!st.step())
+    return std::nullopt;
+  return read_scan(st);
+}
+
+UploadOutcome Scans::import(const auth::Principal& who, const ImportedFile& file,
+                            const ImportPatient& patient) {
+  auth::require(who, auth::Action::import_scans, "scan", audit_);
+  if (auto existing = find_by_sha256(file.sha256))
+    return {std::move(*existing), true};
+  if (patient.external_id.empty() || patient.external_id.size() > 64 ||
+      util::has_control_chars(patient.external_id) || !util::is_valid_utf8(patient.external_id)) {
+    throw Error(ErrorKind::invalid_input,
+                fmt::format("{}: the patient ID must be 1 to 64 characters of plain text",
+                            file.source_name));
+  }
+  Scan s =
+      describe(who, file.bytes, file.sha256, file.decoded, {}, file.source_name, file.source_name);
+  try {
+    store(who, s, file.bytes, [&]() -> std::int64_t {
+      auto st = db_.prepare("SELECT id FROM patients WHERE external_id = ? ORDER BY id LIMIT 1");
+      st.bind(1, patient.external_id);
+      if (st.step())
+        return st.get_int(0);
+      const std::string name =
+          patient.name.empty() ? "Patient " + patient.external_id : patient.name;
+      db_.prepare(
+             "INSERT INTO patients (full_name, external_id, birth_date, created_at) VALUES (?, ?, "
+             "?, ?)")
+          .bind_all(name, patient.external_id,
+                    patient.birth_date.empty() ? std::optional<std::string>()
+                                               : std::optional(patient.birth_date),
+                    clock_.now())
+          .run();
+      const std::int64_t id = db_.last_insert_rowid();
+      audit_.append({who.email, "patient.create", fmt::format("patient:{}", id),
+                     audit::Outcome::success, "record without account, from a batch import"});
+      return id;
+    });
+  } catch (const Error& e) {
+    // Another process stored the same bytes meanwhile (scans.sha256 is unique): a duplicate.
+    if (e.kind() == ErrorKind::conflict) {
+      if (auto existing = find_by_sha256(file.sha256))
+        return {std::move(*existing), true};
+    }
     throw;
   }
   return {*find(s.id), false};
@@ -440,15 +504,37 @@ Analysis Scans::analyze(const auth::Principal& who, const std::string& scan_id,
 
   auto net = inference::torch_backend().load(model.spec());
   const std::vector<float> probs = net->predict(input, 1).at(0);
+  Analysis a = make_analysis(who, scan, model, probs);
+  const auto top = static_cast<std::size_t>(
+      std::find(model.classes.begin(), model.classes.end(), a.predicted_class) -
+      model.classes.begin());
+  const inference::HeatMap heat = net->gradcam(input, static_cast<int>(top));
+  const imaging::Image overlay =
+      imaging::overlay_heatmap(image, heat.values, heat.width, heat.height);
+  a.heatmap = (fs::path("heatmaps") / (a.id + ".png")).string();
+
+  util::ensure_private_dir(data_dir_ / "heatmaps");
+  imaging::save_png(data_dir_ / a.heatmap, overlay);
+  try {
+    store::Transaction tx(db_);
+    insert_analysis(who, a, model);
+    tx.commit();
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(data_dir_ / a.heatmap, ec);
+    throw;
+  }
+  return a;
+}
+
+Analysis Scans::make_analysis(const auth::Principal& who, const Scan& scan,
+                              const inference::Manifest& model,
+                              const std::vector<float>& probs) const {
   if (probs.size() != model.classes.size()) {
     throw Error(ErrorKind::internal, "the model returned the wrong number of probabilities");
   }
   const auto top =
       static_cast<std::size_t>(std::max_element(probs.begin(), probs.end()) - probs.begin());
-  const inference::HeatMap heat = net->gradcam(input, static_cast<int>(top));
-  const imaging::Image overlay =
-      imaging::overlay_heatmap(image, heat.values, heat.width, heat.height);
-
   Analysis a;
   a.id = crypto::random_uuid();
   a.scan_id = scan.id;
@@ -459,48 +545,55 @@ Analysis Scans::analyze(const auth::Principal& who, const std::string& scan_id,
   a.confidence = probs[top];
   a.threshold = model.threshold;
   a.uncertain = a.confidence < model.threshold;
-  nlohmann::json probabilities = nlohmann::json::array();
-  for (std::size_t i = 0; i < probs.size(); ++i) {
+  for (std::size_t i = 0; i < probs.size(); ++i)
     a.probabilities.emplace_back(model.classes[i], probs[i]);
-    probabilities.push_back({model.classes[i], probs[i]});
-  }
   a.risk = std::string(inference::to_string(model.risk.at(a.predicted_class)));
-  a.heatmap = (fs::path("heatmaps") / (a.id + ".png")).string();
   a.analysed_by = who.user_id;
   a.created_at = clock_.now();
+  return a;
+}
 
-  util::ensure_private_dir(data_dir_ / "heatmaps");
-  imaging::save_png(data_dir_ / a.heatmap, overlay);
-  try {
-    store::Transaction tx(db_);
+void Scans::insert_analysis(const auth::Principal& who, const Analysis& a,
+                            const inference::Manifest& model) {
+  nlohmann::json probabilities = nlohmann::json::array();
+  for (const auto& [label, p] : a.probabilities)
+    probabilities.push_back({label, p});
+  db_.prepare(
+         "INSERT INTO analyses (id, scan_id, model_name, model_version, weights_sha256, "
+         "predicted_class, confidence, threshold, uncertain, probabilities, risk, heatmap, "
+         "analysed_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(a.id, a.scan_id, a.model_name, a.model_version, a.weights_sha256, a.predicted_class,
+                a.confidence, a.threshold, a.uncertain ? 1 : 0, probabilities.dump(), a.risk,
+                a.heatmap, a.analysed_by, a.created_at)
+      .run();
+  db_.prepare("UPDATE scans SET status = 'ai_analysed' WHERE id = ? AND status = 'pending_ai'")
+      .bind(1, a.scan_id)
+      .run();
+  if (db_.changes() == 1) {
     db_.prepare(
-           "INSERT INTO analyses (id, scan_id, model_name, model_version, weights_sha256, "
-           "predicted_class, confidence, threshold, uncertain, probabilities, risk, heatmap, "
-           "analysed_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        .bind_all(a.id, a.scan_id, a.model_name, a.model_version, a.weights_sha256,
-                  a.predicted_class, a.confidence, a.threshold, a.uncertain ? 1 : 0,
-                  probabilities.dump(), a.risk, a.heatmap, a.analysed_by, a.created_at)
+           "INSERT INTO scan_events (scan_id, step, from_status, to_status, actor_id, reason, "
+           "created_at) VALUES (?, 'analyse', 'pending_ai', 'ai_analysed', ?, '', ?)")
+        .bind_all(a.scan_id, who.user_id, a.created_at)
         .run();
-    db_.prepare("UPDATE scans SET status = 'ai_analysed' WHERE id = ? AND status = 'pending_ai'")
-        .bind(1, scan.id)
-        .run();
-    if (db_.changes() == 1) {
-      db_.prepare(
-             "INSERT INTO scan_events (scan_id, step, from_status, to_status, actor_id, reason, "
-             "created_at) VALUES (?, 'analyse', 'pending_ai', 'ai_analysed', ?, '', ?)")
-          .bind_all(scan.id, who.user_id, a.created_at)
-          .run();
-    }
-    audit_.append(
-        {who.email, "scan.analyze", "scan:" + scan.id, audit::Outcome::success,
-         fmt::format("model {} {}: {} {:.3f}{}", model.name, model.version, a.predicted_class,
-                     a.confidence, a.uncertain ? " (uncertain)" : "")});
-    tx.commit();
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(data_dir_ / a.heatmap, ec);
-    throw;
   }
+  audit_.append({who.email, "scan.analyze", "scan:" + a.scan_id, audit::Outcome::success,
+                 fmt::format("model {} {}: {} {:.3f}{}", model.name, model.version,
+                             a.predicted_class, a.confidence, a.uncertain ? " (uncertain)" : "")});
+}
+
+std::optional<Analysis> Scans::record_analysis(const auth::Principal& who, const Scan& scan,
+                                               const inference::Manifest& model,
+                                               const std::vector<float>& probabilities) {
+  auth::require(who, auth::Action::run_analysis, "scan:" + scan.id, audit_);
+  const Analysis a = make_analysis(who, scan, model, probabilities);
+  store::Transaction tx(db_);
+  auto st = db_.prepare(
+      "SELECT 1 FROM analyses WHERE scan_id = ? AND model_name = ? AND model_version = ?");
+  st.bind_all(scan.id, model.name, model.version);
+  if (st.step())
+    return std::nullopt;
+  insert_analysis(who, a, model);
+  tx.commit();
   return a;
 }
 

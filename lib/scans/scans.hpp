@@ -2,8 +2,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -19,7 +21,8 @@ class Database;
 }
 namespace csss::inference {
 class Registry;
-}
+struct Manifest;
+}  // namespace csss::inference
 
 namespace csss::scans {
 
@@ -93,6 +96,34 @@ class Scans {
   UploadOutcome upload(const auth::Principal& who, const std::filesystem::path& file,
                        const std::optional<std::string>& patient_email, const UploadHints& hints);
 
+  // A file read and decoded by the batch importer, ready to store.
+  struct ImportedFile {
+    std::string bytes;
+    std::string sha256;
+    imaging::Decoded decoded;
+    std::string source_name;  // the path under the imported directory
+  };
+  // The patient record a batch-imported scan belongs to: found by its medical record number or
+  // DICOM PatientID, or created without a login account.
+  struct ImportPatient {
+    std::string external_id;  // required
+    std::string name;         // for a new record; "" gives "Patient <external_id>"
+    std::string birth_date;   // YYYY-MM-DD or ""
+  };
+  // Stores one batch-imported file (Action::import_scans) for its patient record, in one
+  // transaction with the audit row; the same bytes again store nothing and return the scan they
+  // duplicate (duplicate = true). Throws Error(invalid_input) for a bad modality or body part.
+  UploadOutcome import(const auth::Principal& who, const ImportedFile& file,
+                       const ImportPatient& patient);
+  std::optional<Scan> find_by_sha256(const std::string& sha256) const;
+
+  // Records a model's probabilities for a scan computed by the batch pipeline (Action
+  // run_analysis), without a Grad-CAM overlay (`heatmap` is empty: `csss analyze` makes one):
+  // once per scan and model version; nullopt, writing nothing, when that result exists already.
+  std::optional<Analysis> record_analysis(const auth::Principal& who, const Scan& scan,
+                                          const inference::Manifest& model,
+                                          const std::vector<float>& probabilities);
+
   // The scan `id` as `who` may see it: patients only their own (any other ID reads as not
   // found, so that IDs reveal nothing); staff any. Each read is audited.
   Scan get(const auth::Principal& who, const std::string& id);
@@ -134,6 +165,20 @@ class Scans {
   std::int64_t patient_for(const auth::Principal& who,
                            const std::optional<std::string>& patient_email, bool create);
   std::optional<Scan> find(const std::string& id) const;
+  // A new scan described from its decoded file (not stored yet).
+  Scan describe(const auth::Principal& who, const std::string& bytes, const std::string& sha256,
+                const imaging::Decoded& decoded, const UploadHints& hints,
+                const std::string& source_name, std::string_view name) const;
+  // Writes the file, then inserts the row (with `patient_id()` called inside the transaction)
+  // and the audit row; removes the file again when the transaction fails.
+  void store(const auth::Principal& who, Scan& scan, const std::string& bytes,
+             const std::function<std::int64_t()>& patient_id);
+  Analysis make_analysis(const auth::Principal& who, const Scan& scan,
+                         const inference::Manifest& model, const std::vector<float>& probs) const;
+  // Inside a transaction: the analysis row, the scan's move to ai_analysed with its history row,
+  // and the audit row.
+  void insert_analysis(const auth::Principal& who, const Analysis& a,
+                       const inference::Manifest& model);
 
   store::Database& db_;
   const util::Clock& clock_;

@@ -211,6 +211,12 @@ Database Database::open(const std::filesystem::path& path, OpenMode mode) {
   if (app_id == 0)
     db.exec(fmt::format("PRAGMA application_id = {}", kApplicationId));
   migrate(db);
+  // A migration may turn foreign keys off for a while (migrations.cpp): never leave them so.
+  if (pragma_int(raw, "PRAGMA foreign_keys") != 1) {
+    throw Error(
+        ErrorKind::io,
+        fmt::format("cannot open store {}: foreign keys could not be turned on", path.string()));
+  }
   return db;
 }
 

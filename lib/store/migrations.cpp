@@ -1,10 +1,13 @@
 #include "store/migrations.hpp"
 
+#include <algorithm>
 #include <array>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include "store/database.hpp"
+#include "util/error.hpp"
 
 namespace csss::store {
 
@@ -13,6 +16,11 @@ namespace {
 struct Migration {
   int version;
   const char* sql;
+  // A migration that rebuilds a table other tables reference (SQLite cannot change a column's
+  // constraints in place; sqlite.org/lang_altertable.html#otheralter): it runs with foreign keys
+  // off, which only takes effect outside a transaction, and PRAGMA foreign_key_check must come
+  // back empty before the transaction commits.
+  bool foreign_keys_off = false;
 };
 
 // Append-only: a released migration is never edited; a change of schema is a new entry.
@@ -272,6 +280,50 @@ BEGIN SELECT RAISE(ABORT, 'a delivery attempt is settled once'); END;
 CREATE TRIGGER report_deliveries_no_delete BEFORE DELETE ON report_deliveries
 BEGIN SELECT RAISE(ABORT, 'delivery attempts cannot be deleted'); END;
 )sql"},
+    Migration{5, R"sql(
+-- Importer accounts (role 'importer', issue 7): unattended imports that sign in with an API token.
+-- users.role's CHECK is widened by rebuilding the table (SQLite's 12-step procedure; migrate()
+-- turns foreign keys off around it and runs PRAGMA foreign_key_check before committing). The
+-- tables that reference users(id) name it by name, so they reference the new table.
+CREATE TABLE users_new (
+  id                  INTEGER PRIMARY KEY,
+  email               TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  full_name           TEXT NOT NULL CHECK (length(full_name) BETWEEN 1 AND 200),
+  role                TEXT NOT NULL CHECK (role IN ('patient', 'doctor', 'pharmacist', 'admin',
+                                                   'importer')),
+  password_hash       TEXT NOT NULL,
+  disabled            INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+  failed_logins       INTEGER NOT NULL DEFAULT 0,
+  locked_until        INTEGER,
+  created_at          INTEGER NOT NULL,
+  password_changed_at INTEGER NOT NULL
+) STRICT;
+INSERT INTO users_new (id, email, full_name, role, password_hash, disabled, failed_logins,
+                       locked_until, created_at, password_changed_at)
+  SELECT id, email, full_name, role, password_hash, disabled, failed_logins, locked_until,
+         created_at, password_changed_at FROM users;
+DROP TABLE users;
+ALTER TABLE users_new RENAME TO users;
+
+-- Long-lived API tokens of importer accounts (lib/auth/tokens.cpp). Only the SHA-256 of the token
+-- is kept; the token is shown once, when it is created. A token is never deleted: revoking it
+-- sets revoked_at.
+CREATE TABLE api_tokens (
+  id           INTEGER PRIMARY KEY,
+  user_id      INTEGER NOT NULL REFERENCES users (id),
+  name         TEXT NOT NULL,
+  token_hash   TEXT NOT NULL UNIQUE,
+  created_by   INTEGER NOT NULL REFERENCES users (id),
+  created_at   INTEGER NOT NULL,
+  expires_at   INTEGER NOT NULL,
+  last_used_at INTEGER,
+  revoked_at   INTEGER
+) STRICT;
+CREATE INDEX api_tokens_user ON api_tokens (user_id, id);
+CREATE TRIGGER api_tokens_no_delete BEFORE DELETE ON api_tokens
+BEGIN SELECT RAISE(ABORT, 'API tokens are revoked, never deleted'); END;
+)sql",
+              /*foreign_keys_off=*/true},
 };
 
 }  // namespace
@@ -280,9 +332,72 @@ int latest_schema_version() {
   return kMigrations.back().version;
 }
 
+std::string_view migration_sql(int version) {
+  for (const Migration& m : kMigrations) {
+    if (m.version == version)
+      return m.sql;
+  }
+  throw Error(ErrorKind::internal, fmt::format("there is no migration {}", version));
+}
+
+namespace {
+
+// Turns foreign key enforcement off for this connection, and back to what it was when it goes out
+// of scope (after the transaction has ended: the pragma is a no-op inside one).
+class ForeignKeysOff {
+ public:
+  explicit ForeignKeysOff(Database& db) : db_(db), was_on_(pragma_foreign_keys(db) == 1) {
+    db_.exec("PRAGMA foreign_keys = OFF");
+    if (pragma_foreign_keys(db_) != 0) {
+      restore();
+      throw Error(ErrorKind::internal, "could not turn foreign keys off for a migration");
+    }
+  }
+  ~ForeignKeysOff() { restore(); }
+  ForeignKeysOff(const ForeignKeysOff&) = delete;
+  ForeignKeysOff& operator=(const ForeignKeysOff&) = delete;
+
+ private:
+  static std::int64_t pragma_foreign_keys(Database& db) {
+    auto st = db.prepare("PRAGMA foreign_keys");
+    return st.step() ? st.get_int(0) : -1;
+  }
+  void restore() noexcept {
+    try {
+      if (was_on_)
+        db_.exec("PRAGMA foreign_keys = ON");
+    } catch (...) {  // a destructor must not throw; open() checks nothing more
+    }
+  }
+  Database& db_;
+  bool was_on_;
+};
+
+// Throws Error(io) naming the first row whose foreign key points nowhere.
+void require_foreign_keys_valid(Database& db, int version) {
+  auto st = db.prepare("PRAGMA foreign_key_check");
+  if (st.step()) {
+    throw Error(ErrorKind::io,
+                fmt::format("migration {} stopped: row {} of table {} refers to a missing row of "
+                            "{}; the store was left unchanged",
+                            version, st.get_int(1), st.get_text(0), st.get_text(2)));
+  }
+}
+
+}  // namespace
+
 void migrate(Database& db) {
-  if (db.schema_version() >= latest_schema_version())
+  const int seen = db.schema_version();
+  if (seen >= latest_schema_version())
     return;
+  // Foreign keys can only be switched off outside a transaction, so decide before taking the
+  // write lock. If another process migrated meanwhile, this is merely unneeded.
+  const bool keys_off =
+      std::any_of(kMigrations.begin(), kMigrations.end(),
+                  [&](const Migration& m) { return m.version > seen && m.foreign_keys_off; });
+  std::optional<ForeignKeysOff> off;  // destroyed after tx: foreign keys come back on last
+  if (keys_off)
+    off.emplace(db);
   Transaction tx(db);
   // Read again under the write lock: another process may have migrated meanwhile.
   const int current = db.schema_version();
@@ -290,6 +405,8 @@ void migrate(Database& db) {
     if (m.version <= current)
       continue;
     db.exec(m.sql);
+    if (m.foreign_keys_off)
+      require_foreign_keys_valid(db, m.version);
     db.exec(fmt::format("PRAGMA user_version = {}", m.version));
   }
   tx.commit();

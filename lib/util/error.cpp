@@ -24,6 +24,8 @@ int exit_code(ErrorKind kind) noexcept {
       return 9;
     case ErrorKind::interrupted:
       return 130;  // 128 + SIGINT, as shells report an interrupted command
+    case ErrorKind::incomplete:
+      return 10;
   }
   return 1;
 }
@@ -50,6 +52,8 @@ std::string_view to_string(ErrorKind kind) noexcept {
       return "integrity";
     case ErrorKind::interrupted:
       return "interrupted";
+    case ErrorKind::incomplete:
+      return "incomplete";
   }
   return "internal";
 }

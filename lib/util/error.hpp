@@ -19,6 +19,7 @@ enum class ErrorKind {
   io,              // the data directory, store or a file cannot be used, or mail cannot be sent
   integrity,       // a verification found tampered or inconsistent records
   interrupted,     // stopped by SIGINT/SIGTERM; the work done so far is kept and can be resumed
+  incomplete,      // a batch ran to its end, but some files were rejected or not analysed
 };
 
 // The exception every lib/ function throws for an error a user can cause or fix. Anything else

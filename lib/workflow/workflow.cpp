@@ -125,6 +125,7 @@ std::vector<Status> worklist_statuses(auth::Role role) {
     case auth::Role::admin:
       return {Status::pharmacist_completed};
     case auth::Role::patient:
+    case auth::Role::importer:  // sees no scans (auth/policy.cpp)
       break;
   }
   return {};

@@ -18,6 +18,7 @@ namespace {
 constexpr const char* kUnsetVariables[] = {
     "CSSS_CONFIG",
     "CSSS_DATA_DIR",
+    "CSSS_TOKEN_FILE",
     "CSSS_SESSION_TTL_MINUTES",
     "CSSS_SESSION_IDLE_MINUTES",
     "CSSS_LOGIN_MAX_FAILURES",
@@ -145,13 +146,42 @@ Account Cli::add_user(const std::string& role, std::string email, std::string na
     admin.login_admin();
     admin_session_ready_ = true;
   }
-  const auto r = admin.run(
-      {"user", "add", "--email", email, "--name", name, "--role", role, "--password-stdin"},
-      password + "\n");
+  if (role == "importer")
+    password.clear();  // it has none: it signs in with an API token
+  std::vector<std::string> args{"user", "add", "--email", email, "--name", name, "--role", role};
+  if (!password.empty())
+    args.emplace_back("--password-stdin");
+  const auto r = admin.run(args, password.empty() ? "" : password + "\n");
   INFO("csss user add --email ", email, " --role ", role);
   REQUIRE_OK(r);
   REQUIRE(contains(r.out, "Added " + role + " account " + email));
   return {email, password, role};
+}
+
+std::string Cli::create_token(const std::string& email, const std::vector<std::string>& extra) {
+  Session admin = as("admin-setup");
+  if (!admin_session_ready_) {
+    admin.login_admin();
+    admin_session_ready_ = true;
+  }
+  std::vector<std::string> args{"--quiet", "token", "create", "--user", email};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const auto r = admin.run(args);
+  INFO("csss token create --user ", email);
+  REQUIRE_OK(r);
+  std::string token = r.out;
+  while (!token.empty() && token.back() == '\n')
+    token.pop_back();
+  REQUIRE(token.size() == 53);
+  REQUIRE(token.starts_with("csss_"));
+  return token;
+}
+
+Env Cli::token_env(const std::string& token, unsigned mode, const std::string& file_name) const {
+  const fs::path path = root() / file_name;
+  write_text(path, token + "\n");
+  fs::permissions(path, static_cast<fs::perms>(mode), fs::perm_options::replace);
+  return {{"CSSS_TOKEN_FILE", path.string()}};
 }
 
 std::vector<fs::path> Cli::outbox_messages() const {

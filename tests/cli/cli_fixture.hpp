@@ -89,9 +89,16 @@ class Cli {
   // csss init with the admin account; REQUIREs success.
   void init_with_admin();
   // Creates an account (as the admin, in a session of its own); REQUIREs success. An empty email
-  // picks a fresh one like doctor2@clinic.example.
+  // picks a fresh one like doctor2@clinic.example. An importer gets no password ("").
   Account add_user(const std::string& role, std::string email = "", std::string name = "",
                    std::string password = "");
+  // csss token create --user EMAIL (as the admin, in its own session) with `extra` arguments
+  // ("--days", "30"); REQUIREs success and returns the token ("csss_" and 48 hex digits).
+  std::string create_token(const std::string& email, const std::vector<std::string>& extra = {});
+  // Writes `token` to a file under root() with `mode` (0600 by default) and returns the
+  // environment that names it in CSSS_TOKEN_FILE, for run()'s `extra_env`.
+  Env token_env(const std::string& token, unsigned mode = 0600,
+                const std::string& file_name = "importer.token") const;
   void login(const std::string& email, const std::string& password) {
     session().login(email, password);
   }

@@ -10,25 +10,27 @@ namespace {
 struct Expected {
   const char* action;
   const char* description;
-  bool patient, doctor, pharmacist, admin;
+  bool patient, doctor, pharmacist, admin, importer;
 };
 
 // The policy of the specification: which role may do what.
 const Expected kMatrix[] = {
-    {"upload_scan", "upload a scan", true, false, false, false},
-    {"upload_for_patient", "upload a scan for a patient", false, true, true, true},
-    {"view_own_scans", "see one's own scans and results", true, false, false, false},
-    {"view_any_scan", "see any patient's scans and results", false, true, true, true},
-    {"run_analysis", "run the AI analysis", false, true, false, false},
-    {"add_clinical_notes", "add clinical notes", false, true, false, false},
-    {"add_prescription", "add a prescription", false, false, true, false},
-    {"approve_report", "approve and send a report", false, false, false, true},
-    {"download_own_report", "download one's own report", true, false, false, false},
-    {"download_any_report", "download any report", false, true, true, true},
-    {"manage_users", "add and change accounts", false, false, false, true},
-    {"view_users", "list accounts", false, false, false, true},
-    {"manage_models", "import models", false, false, false, true},
-    {"read_audit", "read and verify the audit log", false, false, false, true},
+    {"upload_scan", "upload a scan", true, false, false, false, false},
+    {"upload_for_patient", "upload a scan for a patient", false, true, true, true, false},
+    {"import_scans", "import scans in bulk (csss batch import)", false, true, true, true, true},
+    {"view_own_scans", "see one's own scans and results", true, false, false, false, false},
+    {"view_any_scan", "see any patient's scans and results", false, true, true, true, false},
+    {"run_analysis", "run the AI analysis", false, true, false, false, true},
+    {"add_clinical_notes", "add clinical notes", false, true, false, false, false},
+    {"add_prescription", "add a prescription", false, false, true, false, false},
+    {"approve_report", "approve and send a report", false, false, false, true, false},
+    {"download_own_report", "download one's own report", true, false, false, false, false},
+    {"download_any_report", "download any report", false, true, true, true, false},
+    {"manage_users", "add and change accounts", false, false, false, true, false},
+    {"manage_tokens", "create, list and revoke API tokens", false, false, false, true, false},
+    {"view_users", "list accounts", false, false, false, true, false},
+    {"manage_models", "import models", false, false, false, true, false},
+    {"read_audit", "read and verify the audit log", false, false, false, true, false},
 };
 
 std::string mark(bool b) {
@@ -54,6 +56,7 @@ TEST_CASE("roles --json gives the whole policy matrix") {
     CHECK(row["doctor"] == e.doctor);
     CHECK(row["pharmacist"] == e.pharmacist);
     CHECK(row["admin"] == e.admin);
+    CHECK(row["importer"] == e.importer);
   }
 }
 
@@ -73,7 +76,7 @@ TEST_CASE("roles prints one row per action with a column per role") {
   }();
   REQUIRE(lines.size() == std::size(kMatrix) + 1);
   CHECK(lines[0].starts_with("ACTION"));
-  for (const char* role : {"PATIENT", "DOCTOR", "PHARMACIST", "ADMIN"}) {
+  for (const char* role : {"PATIENT", "DOCTOR", "PHARMACIST", "ADMIN", "IMPORTER"}) {
     CHECK(contains(lines[0], role));
   }
   for (std::size_t i = 0; i < std::size(kMatrix); ++i) {
@@ -90,7 +93,7 @@ TEST_CASE("roles prints one row per action with a column per role") {
       pos = end;
     }
     CHECK(marks == std::vector<std::string>{mark(e.patient), mark(e.doctor), mark(e.pharmacist),
-                                            mark(e.admin)});
+                                            mark(e.admin), mark(e.importer)});
   }
 }
 

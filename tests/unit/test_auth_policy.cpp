@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "audit/audit_log.hpp"
 #include "auth/policy.hpp"
@@ -19,40 +20,44 @@ using csss::test::contains;
 
 namespace {
 
-constexpr Role kRoles[] = {Role::patient, Role::doctor, Role::pharmacist, Role::admin};
+constexpr Role kRoles[] = {Role::patient, Role::doctor, Role::pharmacist, Role::admin,
+                           Role::importer};
 
 // Every enumerator of auth::Action. A new action must be added here and to the matrix below.
 constexpr Action kAllActions[] = {
-    Action::manage_users,        Action::view_users,     Action::read_audit,
-    Action::upload_scan,         Action::run_analysis,   Action::add_clinical_notes,
-    Action::add_prescription,    Action::approve_report, Action::download_own_report,
-    Action::download_any_report, Action::upload_for_patient, Action::view_own_scans,
-    Action::view_any_scan,       Action::manage_models,
+    Action::manage_users,        Action::manage_tokens,       Action::view_users,
+    Action::read_audit,          Action::upload_scan,         Action::run_analysis,
+    Action::add_clinical_notes,  Action::add_prescription,    Action::approve_report,
+    Action::download_own_report, Action::download_any_report, Action::upload_for_patient,
+    Action::import_scans,        Action::view_own_scans,      Action::view_any_scan,
+    Action::manage_models,
 };
 
 struct ExpectedRule {
   Action action;
   const char* name;
-  bool patient, doctor, pharmacist, admin;
+  bool patient, doctor, pharmacist, admin, importer;
 };
 
 // The permission matrix, row by row, in the policy table's order.
 constexpr ExpectedRule kMatrix[] = {
-    //                                                  patient doctor pharm  admin
-    {Action::upload_scan, "upload_scan", /*         */ true, false, false, false},
-    {Action::upload_for_patient, "upload_for_patient", false, true, true, true},
-    {Action::view_own_scans, "view_own_scans", /*   */ true, false, false, false},
-    {Action::view_any_scan, "view_any_scan", /*     */ false, true, true, true},
-    {Action::run_analysis, "run_analysis", /*       */ false, true, false, false},
-    {Action::add_clinical_notes, "add_clinical_notes", false, true, false, false},
-    {Action::add_prescription, "add_prescription", /**/ false, false, true, false},
-    {Action::approve_report, "approve_report", /*   */ false, false, false, true},
-    {Action::download_own_report, "download_own_report", true, false, false, false},
-    {Action::download_any_report, "download_any_report", false, true, true, true},
-    {Action::manage_users, "manage_users", /*       */ false, false, false, true},
-    {Action::view_users, "view_users", /*           */ false, false, false, true},
-    {Action::manage_models, "manage_models", /*     */ false, false, false, true},
-    {Action::read_audit, "read_audit", /*           */ false, false, false, true},
+    //                                                  patient doctor pharm  admin  importer
+    {Action::upload_scan, "upload_scan", /*         */ true, false, false, false, false},
+    {Action::upload_for_patient, "upload_for_patient", false, true, true, true, false},
+    {Action::import_scans, "import_scans", /*       */ false, true, true, true, true},
+    {Action::view_own_scans, "view_own_scans", /*   */ true, false, false, false, false},
+    {Action::view_any_scan, "view_any_scan", /*     */ false, true, true, true, false},
+    {Action::run_analysis, "run_analysis", /*       */ false, true, false, false, true},
+    {Action::add_clinical_notes, "add_clinical_notes", false, true, false, false, false},
+    {Action::add_prescription, "add_prescription", /**/ false, false, true, false, false},
+    {Action::approve_report, "approve_report", /*   */ false, false, false, true, false},
+    {Action::download_own_report, "download_own_report", true, false, false, false, false},
+    {Action::download_any_report, "download_any_report", false, true, true, true, false},
+    {Action::manage_users, "manage_users", /*       */ false, false, false, true, false},
+    {Action::manage_tokens, "manage_tokens", /*     */ false, false, false, true, false},
+    {Action::view_users, "view_users", /*           */ false, false, false, true, false},
+    {Action::manage_models, "manage_models", /*     */ false, false, false, true, false},
+    {Action::read_audit, "read_audit", /*           */ false, false, false, true, false},
 };
 
 bool expected(const ExpectedRule& rule, Role role) {
@@ -65,6 +70,8 @@ bool expected(const ExpectedRule& rule, Role role) {
       return rule.pharmacist;
     case Role::admin:
       return rule.admin;
+    case Role::importer:
+      return rule.importer;
   }
   return false;
 }
@@ -89,6 +96,7 @@ TEST_CASE("auth::is_allowed matrix") {
     CHECK(is_allowed(Role::doctor, row.action) == row.doctor);
     CHECK(is_allowed(Role::pharmacist, row.action) == row.pharmacist);
     CHECK(is_allowed(Role::admin, row.action) == row.admin);
+    CHECK(is_allowed(Role::importer, row.action) == row.importer);
   }
   SUBCASE("pinned rows, spelled out") {
     CHECK(is_allowed(Role::patient, Action::upload_scan));
@@ -105,6 +113,25 @@ TEST_CASE("auth::is_allowed matrix") {
     CHECK_FALSE(is_allowed(Role::doctor, Action::manage_users));
     CHECK_FALSE(is_allowed(Role::pharmacist, Action::read_audit));
   }
+  SUBCASE("the importer may import and analyse, and nothing else") {
+    std::vector<std::string_view> allowed;
+    for (Action action : kAllActions) {
+      if (is_allowed(Role::importer, action))
+        allowed.push_back(to_string(action));
+    }
+    std::sort(allowed.begin(), allowed.end());
+    CHECK(allowed == std::vector<std::string_view>{"import_scans", "run_analysis"});
+  }
+  SUBCASE("staff may import in their own session; patients may not") {
+    CHECK(is_allowed(Role::doctor, Action::import_scans));
+    CHECK(is_allowed(Role::pharmacist, Action::import_scans));
+    CHECK(is_allowed(Role::admin, Action::import_scans));
+    CHECK_FALSE(is_allowed(Role::patient, Action::import_scans));
+  }
+  SUBCASE("only admins manage tokens") {
+    for (Role role : kRoles)
+      CHECK(is_allowed(role, Action::manage_tokens) == (role == Role::admin));
+  }
 }
 
 TEST_CASE("auth::policy_rules") {
@@ -119,6 +146,9 @@ TEST_CASE("auth::policy_rules") {
       CHECK(rules[i].doctor == kMatrix[i].doctor);
       CHECK(rules[i].pharmacist == kMatrix[i].pharmacist);
       CHECK(rules[i].admin == kMatrix[i].admin);
+      CHECK(rules[i].importer == kMatrix[i].importer);
+      for (Role role : kRoles)
+        CHECK(allows(rules[i], role) == expected(kMatrix[i], role));
       CHECK_FALSE(rules[i].description.empty());
     }
   }
@@ -139,7 +169,7 @@ TEST_CASE("auth::policy_rules") {
   SUBCASE("every action is allowed to someone") {
     for (const PolicyRule& r : rules) {
       CAPTURE(r.name);
-      CHECK((r.patient || r.doctor || r.pharmacist || r.admin));
+      CHECK((r.patient || r.doctor || r.pharmacist || r.admin || r.importer));
     }
   }
 }
@@ -151,6 +181,11 @@ TEST_CASE("auth::Role") {
   CHECK(to_string(Role::doctor) == "doctor");
   CHECK(to_string(Role::pharmacist) == "pharmacist");
   CHECK(to_string(Role::admin) == "admin");
+  CHECK(to_string(Role::importer) == "importer");
+  CHECK(parse_role("importer") == Role::importer);
+  CHECK(std::size(kAllRoles) == std::size(kRoles));
+  for (std::size_t i = 0; i < std::size(kRoles); ++i)
+    CHECK(kAllRoles[i] == kRoles[i]);
   CHECK(parse_role("Admin") == std::nullopt);
   CHECK(parse_role("") == std::nullopt);
   CHECK(parse_role("nurse") == std::nullopt);
@@ -184,6 +219,18 @@ TEST_CASE("auth::require") {
         [&] { require(principal(Role::patient), Action::download_any_report, "report:1", audit); },
         ErrorKind::permission, "(allowed: doctor, pharmacist, admin)");
   }
+  SUBCASE("an importer is refused everything but importing and analysing, with 'an'") {
+    const std::string msg = check_error(
+        [&] { require(principal(Role::importer), Action::view_any_scan, "scans", audit); },
+        ErrorKind::permission, "an importer may not see any patient's scans and results");
+    CHECK(contains(msg, "(allowed: doctor, pharmacist, admin)"));
+    check_error([&] { require(principal(Role::admin), Action::run_analysis, "scan:1", audit); },
+                ErrorKind::permission,
+                "an admin may not run the AI analysis (allowed: doctor, importer)");
+    CHECK_NOTHROW(require(principal(Role::importer), Action::import_scans, "batch", audit));
+    CHECK_NOTHROW(require(principal(Role::importer), Action::run_analysis, "scan:1", audit));
+    CHECK(audit.list({}).size() == 2);
+  }
   SUBCASE("allowed: no error and no audit row") {
     CHECK_NOTHROW(require(principal(Role::admin), Action::manage_users, "users", audit));
     CHECK_NOTHROW(require(principal(Role::doctor), Action::run_analysis, "scan:1", audit));
@@ -207,7 +254,7 @@ TEST_CASE("auth::require") {
           ++denied;
       }
     }
-    CHECK(denied == 36);  // 14 actions x 4 roles - 20 allowed pairs  // 40 cells, 12 of them allowed
+    CHECK(denied == 54);  // 16 actions x 5 roles = 80 cells, 26 of them allowed
     csss::audit::Filter filter;
     filter.action = "access.denied";
     CHECK(audit.list(filter).size() == denied);

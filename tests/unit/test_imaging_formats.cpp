@@ -470,3 +470,29 @@ TEST_CASE("imaging: overlay_heatmap blends the JET colours onto the base") {
   check_error([&] { overlay_heatmap(base, hot, 2, 2, 1.5f); }, ErrorKind::invalid_input, "alpha");
   check_error([&] { overlay_heatmap(Image{}, hot, 2, 2); }, ErrorKind::invalid_input);
 }
+
+TEST_CASE("imaging: encode_jpeg and downscale, for pictures in reports") {
+  Image rgb{300, 120, 3, {}};
+  rgb.pixels.resize(300 * 120 * 3);
+  for (std::size_t i = 0; i < rgb.pixels.size(); ++i)
+    rgb.pixels[i] = static_cast<std::uint8_t>((i / 3) % 256);
+  const Bytes jpeg = encode_jpeg(rgb, 90);
+  REQUIRE(jpeg.size() > 3);
+  CHECK(jpeg[0] == 0xFF);
+  CHECK(jpeg[1] == 0xD8);
+  const Decoded back = decode(jpeg, Limits{}, "x.jpg");
+  CHECK(back.format == Format::jpeg);
+  CHECK(back.image.width == 300);
+  CHECK(back.image.height == 120);
+  check_error([&] { (void)encode_jpeg(rgb, 0); }, ErrorKind::invalid_input, "quality");
+  check_error([&] { (void)encode_jpeg(rgb, 101); }, ErrorKind::invalid_input, "quality");
+
+  const Image small = downscale(rgb, 150);
+  CHECK(small.width == 150);
+  CHECK(small.height == 60);
+  CHECK(small.channels == 3);
+  const Image same = downscale(rgb, 300);
+  CHECK(same.width == 300);
+  CHECK(same.pixels == rgb.pixels);
+  check_error([&] { (void)downscale(rgb, 0); }, ErrorKind::invalid_input, "positive");
+}

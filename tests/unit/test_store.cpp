@@ -5,10 +5,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "store/database.hpp"
+#include "store/migrations.hpp"
 #include "support/check_error.hpp"
 #include "support/temp_dir.hpp"
 
@@ -41,6 +44,24 @@ class RawDb {
     sqlite3_free(err);
     INFO(sql, ": ", msg);
     REQUIRE(rc == SQLITE_OK);
+  }
+
+  // Every row of `sql`'s result, each column as SQLite's text (NULL as "NULL"), one line per row.
+  std::string dump(const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    INFO(sql);
+    REQUIRE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+    std::string out;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      for (int i = 0; i < sqlite3_column_count(st); ++i) {
+        const auto* text = sqlite3_column_text(st, i);
+        out += text != nullptr ? reinterpret_cast<const char*>(text) : "NULL";
+        out += '|';
+      }
+      out += '\n';
+    }
+    sqlite3_finalize(st);
+    return out;
   }
 
  private:
@@ -301,4 +322,177 @@ TEST_CASE("store::Statement") {
   SUBCASE("malformed SQL is an io error") {
     check_error([&] { (void)db.prepare("SELEC 1"); }, ErrorKind::io, "syntax error");
   }
+}
+
+namespace {
+
+// Every table of schema version 4, and the ones among them that reference users (id).
+const std::vector<std::string> kVersion4Tables = {
+    "users",       "login_throttle", "sessions", "otp_challenges",   "audit_log",
+    "audit_head",  "patients",       "scans",    "analyses",         "workflow_transitions",
+    "scan_events", "signatures",     "reports",  "report_deliveries"};
+const std::vector<std::string> kUserReferences = {"sessions",   "otp_challenges",   "patients",
+                                                  "scans",      "analyses",         "scan_events",
+                                                  "signatures", "report_deliveries"};
+
+// A store at schema version 4, made with the SQL of migrations 1 to 4 as an older csss did, and a
+// row in every table (with foreign keys on, so that every reference is valid).
+void make_version4_store(const fs::path& path) {
+  RawDb raw(path);
+  raw.exec("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA application_id = " +
+           std::to_string(kApplicationId));
+  for (int v = 1; v <= 4; ++v) {
+    raw.exec("BEGIN; " + std::string(migration_sql(v)) +
+             "; PRAGMA user_version = " + std::to_string(v) + "; COMMIT;");
+  }
+  raw.exec(R"sql(
+INSERT INTO users VALUES
+  (1, 'admin@example.org', 'Ada Admin', 'admin', '$argon2id$a', 0, 0, NULL, 10, 10),
+  (2, 'Doctor@Example.org', 'Dr Lee', 'doctor', '$argon2id$b', 0, 2, 500, 11, 12),
+  (3, 'patient@example.org', 'Zoë Ñúñez', 'patient', '$argon2id$c', 1, 0, NULL, 13, 13),
+  (7, 'pharma@example.org', 'Pat Chen', 'pharmacist', '$argon2id$d', 0, 0, NULL, 14, 14);
+INSERT INTO login_throttle VALUES ('ghost@example.org', 3, NULL, 20);
+INSERT INTO sessions VALUES (1, 2, 'hash1', 'active', 20, 80, 25, NULL),
+                            (2, 1, 'hash2', 'awaiting_otp', 21, 30, 21, 22);
+INSERT INTO otp_challenges VALUES (1, 2, 1, 'salt', 'codehash', 21, 30, 1, NULL);
+INSERT INTO audit_log VALUES (1, 1000, 'system', 'user.add', 'user:admin@example.org', 'success',
+  '', '0000000000000000000000000000000000000000000000000000000000000000', 'h1');
+INSERT INTO audit_head VALUES (1, 1, 'h1');
+INSERT INTO patients VALUES (1, 3, 'Zoë Ñúñez', 'MRN-1', 20, '1980-02-29');
+INSERT INTO scans VALUES ('s1', 1, 2, 'sha-1', 100, 'png', 2, 2, 1, 'CR', 'CHEST', '', '', 1,
+  'chest.png', 'pending_ai', 30);
+INSERT INTO analyses VALUES ('a1', 's1', 'chest-xray', '1', 'w', 'normal', 0.9, 0.75, 0,
+  '[["normal",0.9],["pneumonia",0.1]]', 'low', 'heatmaps/a1.png', 2, 31);
+UPDATE scans SET status = 'ai_analysed' WHERE id = 's1';
+INSERT INTO scan_events VALUES (1, 's1', 'analyse', 'pending_ai', 'ai_analysed', 2, '', 31);
+INSERT INTO signatures VALUES ('g1', 's1', 'verification', 'verified', NULL, 2, 'Dr Lee',
+  'doctor', 32, '{}', 'c1', 'r1');
+INSERT INTO reports VALUES ('r1', 's1', 'g1', 'reports/r1.pdf', 10, 'f1', '{}', 'c2', 'sealed',
+  33);
+INSERT INTO report_deliveries VALUES (1, 'r1', 1, 'patient@example.org', 'queued', '', 7, 33, 33);
+)sql");
+}
+
+}  // namespace
+
+TEST_CASE("store migration 5: users rebuilt for the importer role, every row and reference kept") {
+  TempDir tmp;
+  const fs::path path = tmp / "csss.db";
+  make_version4_store(path);
+  std::map<std::string, std::string> before;
+  {
+    RawDb raw(path);
+    for (const std::string& t : kVersion4Tables)
+      before[t] = raw.dump("SELECT * FROM " + t + " ORDER BY 1, 2");
+    CHECK(before["users"].find("Zoë") != std::string::npos);
+  }
+
+  {
+    Database db = Database::open(path, OpenMode::existing);
+    CHECK(db.schema_version() == 5);
+    CHECK(query_int(db, "PRAGMA foreign_keys") == 1);  // back on after the rebuild
+  }
+  RawDb raw(path);
+  SUBCASE("every row of every table is kept, unchanged") {
+    for (const std::string& t : kVersion4Tables) {
+      CAPTURE(t);
+      CHECK(raw.dump("SELECT * FROM " + t + " ORDER BY 1, 2") == before[t]);
+    }
+  }
+  SUBCASE("the references still name users, and all of them hold") {
+    CHECK(raw.dump("PRAGMA foreign_key_check").empty());
+    CHECK(raw.dump("SELECT name FROM sqlite_schema WHERE sql LIKE '%users_new%'").empty());
+    for (const std::string& t : kUserReferences) {
+      CAPTURE(t);
+      CHECK(contains(raw.dump("SELECT \"table\", \"from\" FROM pragma_foreign_key_list('" + t +
+                              "') WHERE \"table\" = 'users'"),
+                     "users|"));
+    }
+    CHECK(raw.dump("PRAGMA integrity_check") == "ok|\n");
+  }
+  Database db = Database::open(path, OpenMode::existing);
+  SUBCASE("the new users table: the importer role, the old rules") {
+    CHECK(contains(query_text(db, "SELECT sql FROM sqlite_schema WHERE name = 'users'"),
+                   "'importer'"));
+    CHECK(contains(query_text(db, "SELECT sql FROM sqlite_schema WHERE name = 'users'"), "STRICT"));
+    db.exec(
+        "INSERT INTO users (email, full_name, role, password_hash, created_at, "
+        "password_changed_at) VALUES ('imp@example.org', 'Importer', 'importer', 'x', 0, 0)");
+    check_error(
+        [&] {
+          db.exec(
+              "INSERT INTO users (email, full_name, role, password_hash, created_at, "
+              "password_changed_at) VALUES ('n@example.org', 'Nurse', 'nurse', 'x', 0, 0)");
+        },
+        ErrorKind::conflict, "CHECK");
+    check_error([&] { insert_user(db, "DOCTOR@example.org"); }, ErrorKind::conflict, "UNIQUE");
+  }
+  SUBCASE("foreign keys are enforced against the new table") {
+    check_error(
+        [&] {
+          db.exec(
+              "INSERT INTO sessions (user_id, token_hash, stage, created_at, expires_at, "
+              "last_seen_at) VALUES (999, 'h', 'active', 0, 0, 0)");
+        },
+        ErrorKind::conflict, "FOREIGN KEY");
+    db.exec(
+        "INSERT INTO sessions (user_id, token_hash, stage, created_at, expires_at, "
+        "last_seen_at) VALUES (7, 'h', 'active', 0, 0, 0)");
+  }
+  SUBCASE("the tokens table, referencing users") {
+    db.exec(
+        "INSERT INTO api_tokens (user_id, name, token_hash, created_by, created_at, expires_at) "
+        "VALUES (2, 'n', 'th', 1, 0, 1)");
+    check_error(
+        [&] {
+          db.exec(
+              "INSERT INTO api_tokens (user_id, name, token_hash, created_by, created_at, "
+              "expires_at) VALUES (99, 'n', 'th2', 1, 0, 1)");
+        },
+        ErrorKind::conflict, "FOREIGN KEY");
+    check_error(
+        [&] {
+          db.exec(
+              "INSERT INTO api_tokens (user_id, name, token_hash, created_by, created_at, "
+              "expires_at) VALUES (2, 'n', 'th', 1, 0, 1)");
+        },
+        ErrorKind::conflict, "UNIQUE");
+  }
+}
+
+TEST_CASE("store migration 5 stops, changing nothing, when a reference does not hold") {
+  TempDir tmp;
+  const fs::path path = tmp / "csss.db";
+  make_version4_store(path);
+  std::string users_before;
+  {
+    RawDb raw(path);
+    // Written behind the store's back, with foreign keys off: a session of no account.
+    raw.exec("PRAGMA foreign_keys = OFF");
+    raw.exec("INSERT INTO sessions VALUES (3, 404, 'hash3', 'active', 20, 80, 25, NULL)");
+    users_before = raw.dump("SELECT * FROM users ORDER BY id");
+  }
+  const std::string msg = check_error([&] { (void)Database::open(path, OpenMode::existing); },
+                                      ErrorKind::io, "migration 5 stopped");
+  CHECK(contains(msg, "table sessions"));
+  CHECK(contains(msg, "users"));
+  RawDb raw(path);
+  CHECK(raw.dump("PRAGMA user_version") == "4|\n");
+  CHECK(raw.dump("SELECT * FROM users ORDER BY id") == users_before);
+  CHECK_FALSE(contains(raw.dump("SELECT sql FROM sqlite_schema WHERE name = 'users'"), "importer"));
+  CHECK(
+      raw.dump("SELECT name FROM sqlite_schema WHERE name IN ('users_new', 'api_tokens')").empty());
+}
+
+TEST_CASE("store migrations: a store already migrated by another process is left alone") {
+  TempDir tmp;
+  const fs::path path = tmp / "csss.db";
+  make_version4_store(path);
+  Database first = Database::open(path, OpenMode::existing);
+  insert_user(first, "new@example.org");
+  Database second = Database::open(path, OpenMode::existing);  // nothing left to migrate
+  CHECK(second.schema_version() == latest_schema_version());
+  CHECK(count_users(second) == 5);
+  CHECK(query_int(second, "PRAGMA foreign_keys") == 1);
+  CHECK_THROWS_AS((void)migration_sql(latest_schema_version() + 1), csss::Error);
 }
