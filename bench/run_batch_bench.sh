@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Batch import speed: `csss batch import` (an importer's token, a 224x224 MobileNetV2 imported
+# from TorchScript, batches of 16) next to bench/batch_import.py (PIL, the same TorchScript model
+# frozen and optimised, batches of 16, one SQLite transaction per batch) on the same COUNT images
+# of DATA, in the same run, each on a fresh store; with the model's own throughput on pre-decoded
+# tensors (bench_inference) and both programs' peak memory (/usr/bin/time).
+#
+#   bench/run_batch_bench.sh [BUILD_DIR] [DATA_DIR] [COUNT]
+#
+# Defaults: build, ../shared/datasets/brain-mri, 1000 images. Run it on an otherwise idle machine.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=$(cd "${1:-$repo/build}" && pwd)
+data=${2:-$repo/../shared/datasets/brain-mri}
+count=${3:-1000}
+python=/usr/bin/python3
+csss="$build/bin/csss"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+chmod 700 "$work"
+
+# The same COUNT images for both (hard links when possible), and csss's manifest (50 patients).
+mkdir -p "$work/in"
+n=0
+while read -r f; do
+  n=$((n + 1))
+  ln "$f" "$work/in/$n-$(basename "$f")" 2>/dev/null || cp "$f" "$work/in/$n-$(basename "$f")"
+  echo "$n-$(basename "$f"),BENCH-$((n % 50))" >>"$work/manifest.csv"
+  [[ $n -lt $count ]] || break
+done < <(find "$data" -type f \( -name '*.jpg' -o -name '*.jpeg' -o -name '*.png' \) | sort)
+images=$(find "$work/in" -type f | wc -l)
+
+"$python" "$repo/examples/export_mobilenet_v2.py" "$work/model.pt" --classes 4 >/dev/null
+
+# A fresh store, an importer account and its token (the admin's code read from the outbox).
+export CSSS_DATA_DIR="$work/data" CSSS_SESSION="$work/admin.session"
+unset CSSS_CONFIG CSSS_SMTP_URL CSSS_TOKEN_FILE
+"$csss" init --admin-email admin@bench.local --password-stdin <<<"Bench#Admin2026" >/dev/null
+"$csss" login --email admin@bench.local --password-stdin <<<"Bench#Admin2026" >/dev/null
+code=$(grep -ohE 'sign-in code is [0-9]{6}' "$work"/data/outbox/*.eml | tail -n 1 | grep -oE '[0-9]{6}')
+"$csss" login --email admin@bench.local --otp "$code" >/dev/null
+"$csss" model import "$work/model.pt" --name bench224 --classes glioma,meningioma,notumor,pituitary \
+  --risk glioma=high,meningioma=high,notumor=low,pituitary=high --input-size 224 --channels 3 \
+  --modality MR --body-part BRAIN >/dev/null
+"$csss" user add --role importer --email importer@bench.local --name "Bench importer" >/dev/null
+"$csss" --json token create --user importer@bench.local | sed -n 's/.*"token": "\([^"]*\)".*/\1/p' \
+  >"$work/token"
+chmod 600 "$work/token"
+load=$(cut -d" " -f1-3 /proc/loadavg)
+
+peak() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1" | awk '{ printf "%.0f MiB", $1 / 1024 }'; }
+CSSS_TOKEN_FILE="$work/token" /usr/bin/time -v -o "$work/csss.time" \
+  "$csss" --json batch import "$work/in" --manifest "$work/manifest.csv" --model bench224 \
+  >"$work/csss.json"
+c=$(sed -n 's/.*"images_per_second": \([0-9.]*\).*/\1/p' "$work/csss.json")
+/usr/bin/time -v -o "$work/python.time" \
+  "$python" "$repo/bench/batch_import.py" "$work/in" "$work/model.pt" "$work/python.db" >"$work/python.txt"
+p=$(sed -n 's/^python: \([0-9.]*\) images\/s.*/\1/p' "$work/python.txt")
+m=$("$build/bin/bench_inference" "$work/model.pt" --classes 4 --size 224 --batch 16 --iters 20)
+mr=$(sed -n 's/^[^:]*: \([0-9.]*\) images\/s.*/\1/p' <<<"$m")
+
+echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
+  "load average before: $load"
+echo "job:     $images images of $data, MobileNetV2 224x224 (TorchScript, 4 classes), batches of 16"
+printf 'csss batch import: %.2f images/s, peak memory %s\n' "$c" "$(peak "$work/csss.time")"
+printf 'python script:     %.2f images/s, peak memory %s\n' "$p" "$(peak "$work/python.time")"
+printf 'model alone:       %.2f images/s on pre-decoded tensors (bench_inference)\n' "$mr"
+awk -v c="$c" -v p="$p" -v m="$mr" 'BEGIN {
+  printf "csss / python = %.2fx (goal 1.5x); csss / model alone = %.0f%% (goal >= 85%%)\n", c / p, 100 * c / m }'
