@@ -41,16 +41,6 @@ std::string jpeg_bytes(const imaging::Image& image) {
   return {reinterpret_cast<const char*>(jpeg.data()), jpeg.size()};
 }
 
-const workflow::Signature* latest(const std::vector<workflow::Signature>& list,
-                                  std::string_view kind) {
-  const workflow::Signature* found = nullptr;
-  for (const workflow::Signature& s : list) {
-    if (s.kind == kind)
-      found = &s;
-  }
-  return found;
-}
-
 SignatureBlock block_of(const workflow::Signature& s) {
   return {s.signer_name, s.signer_role, s.meaning, s.id, s.signer_id, s.signed_at};
 }
@@ -145,9 +135,9 @@ ReportContent Reports::gather(const auth::Principal& who, const std::string& sca
 
   // The AI result the doctor verified (else the latest one), the doctor's findings and the
   // pharmacist's prescription: the latest signed version of each (addenda included).
-  const workflow::Signature* verification = latest(record.signatures, "verification");
-  const workflow::Signature* prescription = latest(record.signatures, "prescription");
-  const workflow::Signature* approval = latest(record.signatures, "approval");
+  const workflow::Signature* verification = workflow::latest(record.signatures, "verification");
+  const workflow::Signature* prescription = workflow::latest(record.signatures, "prescription");
+  const workflow::Signature* approval = workflow::latest(record.signatures, "approval");
   std::string verified_analysis;
   if (verification != nullptr) {
     const json v = json::parse(verification->content);
@@ -262,20 +252,21 @@ std::string Reports::read_stored(const StoredReport& report) const {
   return bytes;
 }
 
+std::string Reports::open_code_of(const StoredReport& report) const {
+  auto st = db_.prepare("SELECT sealed_code FROM reports WHERE id = ?");
+  st.bind(1, report.id);
+  if (!st.step())
+    throw Error(ErrorKind::not_found, fmt::format("no report with ID '{}'", report.id));
+  return crypto::SecretKey::load_or_create(key_file()).open(st.get_text(0));
+}
+
 DeliveryOutcome Reports::deliver(const auth::Principal& who, const std::string& scan_id) {
   auth::require(who, auth::Action::approve_report, "scan:" + scan_id, audit_);
   DeliveryOutcome out;
   out.report = issue(who, scan_id, out.created);
   const scans::Scan scan = scans_.get(who, scan_id);
   const std::string pdf = read_stored(out.report);
-  std::string sealed;
-  {
-    auto st = db_.prepare("SELECT sealed_code FROM reports WHERE id = ?");
-    st.bind(1, out.report.id);
-    st.step();
-    sealed = st.get_text(0);
-  }
-  const std::string open_code = crypto::SecretKey::load_or_create(key_file()).open(sealed);
+  const std::string open_code = open_code_of(out.report);
 
   Delivery& d = out.delivery;
   d.recipient = scan.patient_email;
@@ -389,12 +380,8 @@ Download Reports::download(const auth::Principal& who, const std::string& scan_i
       content.generated_at = stored->created_at;
       out.bytes = to_fhir(content, pdf);
     }
-    if (request.show_code) {
-      auto st = db_.prepare("SELECT sealed_code FROM reports WHERE id = ?");
-      st.bind(1, stored->id);
-      st.step();
-      out.open_code = crypto::SecretKey::load_or_create(key_file()).open(st.get_text(0));
-    }
+    if (request.show_code)
+      out.open_code = open_code_of(*stored);
   } else {
     if (!staff) {
       audit_.append({who.email, "report.download", "scan:" + scan.id, audit::Outcome::failure,

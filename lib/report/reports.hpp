@@ -122,6 +122,8 @@ class Reports {
   std::optional<StoredReport> find(const std::string& scan_id) const;
   StoredReport issue(const auth::Principal& who, const std::string& scan_id, bool& created);
   std::string read_stored(const StoredReport& report) const;
+  // The report's open code, unsealed with the installation's key.
+  std::string open_code_of(const StoredReport& report) const;
   std::filesystem::path key_file() const;
 
   store::Database& db_;

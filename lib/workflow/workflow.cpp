@@ -79,15 +79,6 @@ json reference(const Signature& s) {
   return {{"id", s.id}, {"content_sha256", s.content_sha256}};
 }
 
-const Signature* latest(const std::vector<Signature>& list, std::string_view kind) {
-  const Signature* found = nullptr;
-  for (const Signature& s : list) {
-    if (s.kind == kind)
-      found = &s;
-  }
-  return found;
-}
-
 [[noreturn]] void moved_on(const std::string& scan_id, std::string_view now, Step step) {
   throw Error(ErrorKind::conflict,
               fmt::format("scan {} has moved on: it is {} now, and {} needs {}", scan_id, now,
@@ -115,6 +106,15 @@ std::pair<std::string, std::optional<Status>> target(const scans::Scan& scan,
 }
 
 }  // namespace
+
+const Signature* latest(const std::vector<Signature>& list, std::string_view kind) {
+  const Signature* found = nullptr;
+  for (const Signature& s : list) {
+    if (s.kind == kind)
+      found = &s;
+  }
+  return found;
+}
 
 std::vector<Status> worklist_statuses(auth::Role role) {
   switch (role) {

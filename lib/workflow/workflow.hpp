@@ -90,6 +90,10 @@ struct WorklistFilter {
   std::string search;   // in the patient's name, the scan ID, file name, modality, body part
 };
 
+// The last signature of `kind` ("verification", "prescription", "approval") in `list` (oldest
+// first): addenda included, so the version in force; nullptr when there is none.
+const Signature* latest(const std::vector<Signature>& list, std::string_view kind);
+
 // The statuses a role works on: doctor pending_ai and ai_analysed; pharmacist doctor_verified;
 // admin pharmacist_completed; patient every status.
 std::vector<Status> worklist_statuses(auth::Role role);

@@ -212,9 +212,9 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
     p.files.clear();
   };
 
-  // Queues a stored scan for its model; `image` is the decoded scan.
-  const auto queue = [&](const scans::Scan& scan, const imaging::Image& image,
-                         const std::string& file) {
+  // The batch of the model that analyses `scan`; nullptr, with the reason recorded, when none
+  // can (--model auto found no single model for its modality and body part).
+  const auto model_for = [&](const scans::Scan& scan, const std::string& file) -> Pending* {
     std::string name = options.model;
     if (name == "auto") {
       const auto key = std::make_pair(scan.modality, scan.body_part);
@@ -232,7 +232,7 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
     }
     if (name.starts_with("!")) {
       sum.failed.push_back({file, name.substr(1)});
-      return;
+      return nullptr;
     }
     auto it = pending.find(name);
     if (it == pending.end()) {
@@ -240,12 +240,19 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
       p.manifest = registry_.find(name);
       it = pending.emplace(name, std::move(p)).first;
     }
-    Pending& p = it->second;
-    // Already analysed by this model version (an earlier, interrupted run): nothing to do.
+    return &it->second;
+  };
+  // Whether an earlier (interrupted) run recorded this model version's result for `scan`.
+  const auto analysed_by = [&](const scans::Scan& scan, const Pending& p) {
     for (const scans::Analysis& a : scans_.analyses(scan)) {
       if (a.model_name == p.manifest.name && a.model_version == p.manifest.version)
-        return;
+        return true;
     }
+    return false;
+  };
+  // Queues a stored scan for its model; `image` is the decoded scan.
+  const auto queue = [&](Pending& p, const scans::Scan& scan, const imaging::Image& image,
+                         const std::string& file) {
     const std::vector<float> input = imaging::preprocess(image, p.manifest.input);
     p.inputs.insert(p.inputs.end(), input.begin(), input.end());
     p.scans.push_back(scan);
@@ -306,10 +313,14 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
       if (auto existing = scans_.find_by_sha256(sha)) {
         ++sum.duplicates;
         if (analyse && !options.dry_run) {
-          const imaging::Decoded decoded = imaging::decode(
-              std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()), limits_,
-              file);
-          queue(*existing, decoded.image, file);
+          // Decoded only when its result is still missing: a rerun reads, hashes and skips.
+          Pending* p = model_for(*existing, file);
+          if (p != nullptr && !analysed_by(*existing, *p)) {
+            const imaging::Decoded decoded = imaging::decode(
+                std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
+                limits_, file);
+            queue(*p, *existing, decoded.image, file);
+          }
         }
         continue;
       }
@@ -337,8 +348,11 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
       } else {
         ++sum.imported;
       }
-      if (analyse)
-        queue(out.scan, imported.decoded.image, file);
+      if (analyse) {
+        if (Pending* p = model_for(out.scan, file);
+            p != nullptr && (!out.duplicate || !analysed_by(out.scan, *p)))
+          queue(*p, out.scan, imported.decoded.image, file);
+      }
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::permission)
         throw;
