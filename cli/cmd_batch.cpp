@@ -59,6 +59,7 @@ void setup_batch(CLI::App& app, Context& ctx) {
     std::string model = "auto";
     std::string shard = "0/1";
     int batch_size = 16;
+    int jobs = pipelines::batch::default_jobs();
     bool dry_run = false;
   };
   auto opt = std::make_shared<Options>();
@@ -76,12 +77,18 @@ void setup_batch(CLI::App& app, Context& ctx) {
                   "K/N: take only the files whose content hash falls in share K of N (0-based)");
   cmd->add_option("--batch-size", opt->batch_size, "Images per model run (default 16)")
       ->check(CLI::Range(1, 256));
+  cmd->add_option("--jobs,-j", opt->jobs,
+                  fmt::format("Threads that read, hash, decode and preprocess files (default: "
+                              "the number of CPUs, {})",
+                              pipelines::batch::default_jobs()))
+      ->check(CLI::Range(1, 64));
   cmd->add_flag("--dry-run", opt->dry_run, "Check every file and patient; store nothing");
   cmd->footer(
       "Files are recognised by content (PNG, JPEG, DICOM) and hashed; bytes the store holds\n"
       "already are skipped, so rerunning the same command after a crash or SIGKILL finishes the\n"
       "rest, each file stored once and each result recorded once. SIGINT/SIGTERM stop after the\n"
-      "current file. The patient comes from the manifest, else the DICOM PatientID; records are\n"
+      "files being read and the current batch. The patient comes from the manifest, else the DICOM "
+      "PatientID; records are\n"
       "created without login accounts. Bad files are listed with a reason; the batch goes on.\n"
       "Results are recorded without a Grad-CAM overlay (csss analyze makes one).\n"
       "Runs in a staff session, or unattended with an importer token: CSSS_TOKEN_FILE=FILE.\n"
@@ -99,6 +106,7 @@ void setup_batch(CLI::App& app, Context& ctx) {
     options.model = opt->model;
     options.shard = pipelines::batch::parse_shard(opt->shard);
     options.batch_size = opt->batch_size;
+    options.jobs = opt->jobs;
     options.dry_run = opt->dry_run;
 
     auto scans = ctx.scans();

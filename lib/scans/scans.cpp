@@ -268,6 +268,21 @@ Scan Scans::describe(const auth::Principal& who, const std::string& bytes,
   return s;
 }
 
+void Scans::insert_scan(const auth::Principal& who, const Scan& s) {
+  db_.prepare(
+         "INSERT INTO scans (id, patient_id, uploaded_by, sha256, size_bytes, format, width, "
+         "height, channels, modality, body_part, dicom_patient_id, study_uid, frames, "
+         "source_name, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+         "?, ?)")
+      .bind_all(s.id, s.patient_id, s.uploaded_by, s.sha256, s.size_bytes,
+                std::string(imaging::to_string(s.format)), s.width, s.height, s.channels,
+                s.modality, s.body_part, s.dicom_patient_id, s.study_uid, s.frames, s.source_name,
+                s.status, s.created_at)
+      .run();
+  audit_.append({who.email, "scan.upload", "scan:" + s.id, audit::Outcome::success,
+                 fmt::format("{} {}x{}", imaging::to_string(s.format), s.width, s.height)});
+}
+
 void Scans::store(const auth::Principal& who, Scan& s, const std::string& bytes,
                   const std::function<std::int64_t()>& patient_id) {
   // The file first, then the row: a crash in between leaves an orphan file, never a row
@@ -278,18 +293,7 @@ void Scans::store(const auth::Principal& who, Scan& s, const std::string& bytes,
   try {
     store::Transaction tx(db_);
     s.patient_id = patient_id();
-    db_.prepare(
-           "INSERT INTO scans (id, patient_id, uploaded_by, sha256, size_bytes, format, width, "
-           "height, channels, modality, body_part, dicom_patient_id, study_uid, frames, "
-           "source_name, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-           "?, ?)")
-        .bind_all(s.id, s.patient_id, s.uploaded_by, s.sha256, s.size_bytes,
-                  std::string(imaging::to_string(s.format)), s.width, s.height, s.channels,
-                  s.modality, s.body_part, s.dicom_patient_id, s.study_uid, s.frames, s.source_name,
-                  s.status, s.created_at)
-        .run();
-    audit_.append({who.email, "scan.upload", "scan:" + s.id, audit::Outcome::success,
-                   fmt::format("{} {}x{}", imaging::to_string(s.format), s.width, s.height)});
+    insert_scan(who, s);
     tx.commit();
   } catch (...) {
     std::error_code ec;
@@ -298,57 +302,173 @@ void Scans::store(const auth::Principal& who, Scan& s, const std::string& bytes,
   }
 }
 
+const fs::path& Scans::store_path() const {
+  return db_.path();
+}
+
 std::optional<Scan> Scans::find_by_sha256(const std::string& sha256) const {
-  auto st = db_.prepare(fmt::format("SELECT {} {} WHERE s.sha256 = ?", kScanColumns, kScanFrom));
+  return scans::find_by_sha256(db_, sha256);
+}
+
+std::optional<Scan> find_by_sha256(store::Database& db, const std::string& sha256) {
+  auto st = db.prepare(fmt::format("SELECT {} {} WHERE s.sha256 = ?", kScanColumns, kScanFrom));
   st.bind(1, sha256);
   if (!st.step())
     return std::nullopt;
   return read_scan(st);
 }
 
-UploadOutcome Scans::import(const auth::Principal& who, const ImportedFile& file,
-                            const ImportPatient& patient) {
-  auth::require(who, auth::Action::import_scans, "scan", audit_);
-  if (auto existing = find_by_sha256(file.sha256))
-    return {std::move(*existing), true};
-  if (patient.external_id.empty() || patient.external_id.size() > 64 ||
-      util::has_control_chars(patient.external_id) || !util::is_valid_utf8(patient.external_id)) {
-    throw Error(ErrorKind::invalid_input,
-                fmt::format("{}: the patient ID must be 1 to 64 characters of plain text",
-                            file.source_name));
-  }
-  Scan s =
-      describe(who, file.bytes, file.sha256, file.decoded, {}, file.source_name, file.source_name);
-  try {
-    store(who, s, file.bytes, [&]() -> std::int64_t {
-      auto st = db_.prepare("SELECT id FROM patients WHERE external_id = ? ORDER BY id LIMIT 1");
-      st.bind(1, patient.external_id);
-      if (st.step())
-        return st.get_int(0);
-      const std::string name =
-          patient.name.empty() ? "Patient " + patient.external_id : patient.name;
-      db_.prepare(
-             "INSERT INTO patients (full_name, external_id, birth_date, created_at) VALUES (?, ?, "
-             "?, ?)")
-          .bind_all(name, patient.external_id,
-                    patient.birth_date.empty() ? std::optional<std::string>()
-                                               : std::optional(patient.birth_date),
-                    clock_.now())
-          .run();
-      const std::int64_t id = db_.last_insert_rowid();
-      audit_.append({who.email, "patient.create", fmt::format("patient:{}", id),
-                     audit::Outcome::success, "record without account, from a batch import"});
-      return id;
-    });
-  } catch (const Error& e) {
-    // Another process stored the same bytes meanwhile (scans.sha256 is unique): a duplicate.
-    if (e.kind() == ErrorKind::conflict) {
-      if (auto existing = find_by_sha256(file.sha256))
-        return {std::move(*existing), true};
+bool has_analysis(store::Database& db, const std::string& scan_id, const std::string& model_name,
+                  const std::string& model_version) {
+  auto st = db.prepare(
+      "SELECT 1 FROM analyses WHERE scan_id = ? AND model_name = ? AND model_version = ?");
+  st.bind_all(scan_id, model_name, model_version);
+  return st.step();
+}
+
+std::int64_t Scans::import_patient(const auth::Principal& who, const ImportPatient& patient) {
+  auto st = db_.prepare("SELECT id FROM patients WHERE external_id = ? ORDER BY id LIMIT 1");
+  st.bind(1, patient.external_id);
+  if (st.step())
+    return st.get_int(0);
+  const std::string name = patient.name.empty() ? "Patient " + patient.external_id : patient.name;
+  db_.prepare(
+         "INSERT INTO patients (full_name, external_id, birth_date, created_at) VALUES (?, ?, ?, "
+         "?)")
+      .bind_all(name, patient.external_id,
+                patient.birth_date.empty() ? std::optional<std::string>()
+                                           : std::optional(patient.birth_date),
+                clock_.now())
+      .run();
+  const std::int64_t id = db_.last_insert_rowid();
+  audit_.append({who.email, "patient.create", fmt::format("patient:{}", id),
+                 audit::Outcome::success, "record without account, from a batch import"});
+  return id;
+}
+
+namespace {
+
+// A savepoint inside the open transaction: what one item of a group writes is undone alone when
+// that item fails, and the others are kept.
+class Savepoint {
+ public:
+  explicit Savepoint(store::Database& db) : db_(db) { db_.exec("SAVEPOINT item"); }
+  ~Savepoint() {
+    if (!done_) {
+      try {
+        db_.exec("ROLLBACK TO item");
+        db_.exec("RELEASE item");
+      } catch (...) {  // NOLINT(bugprone-empty-catch): the enclosing transaction rolls back
+      }
     }
+  }
+  Savepoint(const Savepoint&) = delete;
+  Savepoint& operator=(const Savepoint&) = delete;
+  void release() {
+    db_.exec("RELEASE item");
+    done_ = true;
+  }
+
+ private:
+  store::Database& db_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+std::vector<Scans::ImportResult> Scans::import(const auth::Principal& who,
+                                               std::span<const ImportRequest> group) {
+  auth::require(who, auth::Action::import_scans, "scan", audit_);
+  std::vector<ImportResult> results(group.size());
+  std::vector<Scan> fresh(group.size());
+  std::vector<bool> written(group.size(), false);
+  const auto fail = [&](std::size_t i, const Error& e) {
+    results[i].error = e.what();
+    results[i].error_kind = e.kind();
+  };
+  // The files first, made durable together; then every row in one transaction.
+  util::ensure_private_dir(data_dir_ / "scans");
+  bool any = false;
+  for (std::size_t i = 0; i < group.size(); ++i) {
+    const ImportedFile& file = group[i].file;
+    const ImportPatient& patient = group[i].patient;
+    try {
+      if (auto existing = find_by_sha256(file.sha256)) {
+        results[i].outcome = UploadOutcome{std::move(*existing), true};
+        continue;
+      }
+      if (patient.external_id.empty() || patient.external_id.size() > 64 ||
+          util::has_control_chars(patient.external_id) ||
+          !util::is_valid_utf8(patient.external_id)) {
+        throw Error(ErrorKind::invalid_input,
+                    fmt::format("{}: the patient ID must be 1 to 64 characters of plain text",
+                                file.source_name));
+      }
+      fresh[i] = describe(who, file.bytes, file.sha256, file.decoded, {}, file.source_name,
+                          file.source_name);
+      util::write_new_private_file_unsynced(file_of(fresh[i]), file.bytes);
+      written[i] = true;
+      any = true;
+    } catch (const Error& e) {
+      fail(i, e);
+    }
+  }
+  const auto remove_files = [&](bool all) {
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      if (written[i] && (all || !results[i].outcome || results[i].outcome->duplicate)) {
+        std::error_code ec;
+        fs::remove(file_of(fresh[i]), ec);
+      }
+    }
+  };
+  if (!any)
+    return results;
+  try {
+    util::sync_filesystem(data_dir_ / "scans");
+    store::Transaction tx(db_);
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      if (!written[i])
+        continue;
+      try {
+        Savepoint item(db_);
+        // Under the write lock: another process may have stored the same bytes meanwhile.
+        if (auto existing = find_by_sha256(group[i].file.sha256)) {
+          results[i].outcome = UploadOutcome{std::move(*existing), true};
+          item.release();
+          continue;
+        }
+        fresh[i].patient_id = import_patient(who, group[i].patient);
+        insert_scan(who, fresh[i]);
+        item.release();
+        results[i].outcome = UploadOutcome{fresh[i], false};
+      } catch (const Error& e) {
+        if (db_.in_transaction()) {
+          fail(i, e);
+        } else {
+          throw;  // SQLite ended the transaction: nothing of the group is stored
+        }
+      }
+    }
+    tx.commit();
+  } catch (...) {
+    remove_files(true);
     throw;
   }
-  return {*find(s.id), false};
+  remove_files(false);
+  for (ImportResult& r : results) {
+    if (r.outcome && !r.outcome->duplicate)
+      r.outcome->scan = *find(r.outcome->scan.id);  // with the patient's name
+  }
+  return results;
+}
+
+UploadOutcome Scans::import(const auth::Principal& who, const ImportedFile& file,
+                            const ImportPatient& patient) {
+  const ImportRequest one{file, patient};
+  ImportResult r = std::move(import(who, std::span(&one, 1)).front());
+  if (!r.outcome)
+    throw Error(r.error_kind, r.error);
+  return std::move(*r.outcome);
 }
 
 imaging::Image Scans::image_of(const Scan& scan) const {
@@ -581,20 +701,41 @@ void Scans::insert_analysis(const auth::Principal& who, const Analysis& a,
                              a.predicted_class, a.confidence, a.uncertain ? " (uncertain)" : "")});
 }
 
+std::vector<Scans::RecordResult> Scans::record_analyses(
+    const auth::Principal& who, const inference::Manifest& model, std::span<const Scan> scans,
+    std::span<const std::vector<float>> probabilities) {
+  if (scans.size() != probabilities.size())
+    throw Error(ErrorKind::internal, "record_analyses: one result per scan");
+  auth::require(who, auth::Action::run_analysis, "scans", audit_);
+  std::vector<RecordResult> results(scans.size());
+  store::Transaction tx(db_);
+  for (std::size_t i = 0; i < scans.size(); ++i) {
+    try {
+      if (has_analysis(db_, scans[i].id, model.name, model.version))
+        continue;
+      const Analysis a = make_analysis(who, scans[i], model, probabilities[i]);
+      Savepoint item(db_);
+      insert_analysis(who, a, model);
+      item.release();
+      results[i].analysis = a;
+    } catch (const Error& e) {
+      if (!db_.in_transaction())
+        throw;
+      results[i].error = e.what();
+    }
+  }
+  tx.commit();
+  return results;
+}
+
 std::optional<Analysis> Scans::record_analysis(const auth::Principal& who, const Scan& scan,
                                                const inference::Manifest& model,
                                                const std::vector<float>& probabilities) {
-  auth::require(who, auth::Action::run_analysis, "scan:" + scan.id, audit_);
-  const Analysis a = make_analysis(who, scan, model, probabilities);
-  store::Transaction tx(db_);
-  auto st = db_.prepare(
-      "SELECT 1 FROM analyses WHERE scan_id = ? AND model_name = ? AND model_version = ?");
-  st.bind_all(scan.id, model.name, model.version);
-  if (st.step())
-    return std::nullopt;
-  insert_analysis(who, a, model);
-  tx.commit();
-  return a;
+  RecordResult r = std::move(
+      record_analyses(who, model, std::span(&scan, 1), std::span(&probabilities, 1)).front());
+  if (!r.error.empty())
+    throw Error(ErrorKind::invalid_input, r.error);
+  return r.analysis;
 }
 
 }  // namespace csss::scans

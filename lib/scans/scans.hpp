@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -12,6 +13,7 @@
 #include "auth/role.hpp"
 #include "imaging/image.hpp"
 #include "util/clock.hpp"
+#include "util/error.hpp"
 
 namespace csss::audit {
 class AuditLog;
@@ -115,6 +117,23 @@ class Scans {
   // duplicate (duplicate = true). Throws Error(invalid_input) for a bad modality or body part.
   UploadOutcome import(const auth::Principal& who, const ImportedFile& file,
                        const ImportPatient& patient);
+
+  struct ImportRequest {
+    ImportedFile file;
+    ImportPatient patient;
+  };
+  struct ImportResult {
+    std::optional<UploadOutcome> outcome;  // nullopt: not stored, for `error`
+    std::string error;
+    ErrorKind error_kind = ErrorKind::invalid_input;
+  };
+  // Stores a group of batch-imported files as import() does each, at the cost of about one:
+  // every new file is written, then all are made durable with one filesystem sync, then every
+  // row goes in one transaction, each file in its own savepoint so that a bad one is reported in
+  // its result and the others are kept. Throws Error only when nothing of the group could be
+  // stored (the store or the disk failed; its files are removed again).
+  std::vector<ImportResult> import(const auth::Principal& who,
+                                   std::span<const ImportRequest> group);
   std::optional<Scan> find_by_sha256(const std::string& sha256) const;
 
   // Records a model's probabilities for a scan computed by the batch pipeline (Action
@@ -123,6 +142,16 @@ class Scans {
   std::optional<Analysis> record_analysis(const auth::Principal& who, const Scan& scan,
                                           const inference::Manifest& model,
                                           const std::vector<float>& probabilities);
+  struct RecordResult {
+    std::optional<Analysis> analysis;  // nullopt: recorded before, or `error`
+    std::string error;
+  };
+  // record_analysis() for a batch of scans analysed by one model, in one transaction (one
+  // savepoint per scan: a result that cannot be recorded is reported and the others kept).
+  std::vector<RecordResult> record_analyses(const auth::Principal& who,
+                                            const inference::Manifest& model,
+                                            std::span<const Scan> scans,
+                                            std::span<const std::vector<float>> probabilities);
 
   // The scan `id` as `who` may see it: patients only their own (any other ID reads as not
   // found, so that IDs reveal nothing); staff any. Each read is audited.
@@ -158,6 +187,9 @@ class Scans {
 
   std::filesystem::path file_of(const Scan& scan) const { return data_dir_ / "scans" / scan.id; }
   const std::filesystem::path& data_dir() const { return data_dir_; }
+  // The store's connection and its file (for the batch pipeline's read-only worker connections).
+  store::Database& database() const { return db_; }
+  const std::filesystem::path& store_path() const;
 
  private:
   // The patient record the upload is for, after the role checks; with `create` false, 0 when the
@@ -173,6 +205,11 @@ class Scans {
   // and the audit row; removes the file again when the transaction fails.
   void store(const auth::Principal& who, Scan& scan, const std::string& bytes,
              const std::function<std::int64_t()>& patient_id);
+  // Inside a transaction: the scan's row and its audit row.
+  void insert_scan(const auth::Principal& who, const Scan& scan);
+  // Inside a transaction: the record with the patient's medical record number, created (and
+  // audited) when there is none.
+  std::int64_t import_patient(const auth::Principal& who, const ImportPatient& patient);
   Analysis make_analysis(const auth::Principal& who, const Scan& scan,
                          const inference::Manifest& model, const std::vector<float>& probs) const;
   // Inside a transaction: the analysis row, the scan's move to ai_analysed with its history row,
@@ -186,5 +223,12 @@ class Scans {
   std::filesystem::path data_dir_;
   imaging::Limits limits_;
 };
+
+// Read-only lookups on any connection to the store, for the batch pipeline's worker threads
+// (each has its own connection): the scan holding these bytes, and whether a model version's
+// result for a scan is recorded.
+std::optional<Scan> find_by_sha256(store::Database& db, const std::string& sha256);
+bool has_analysis(store::Database& db, const std::string& scan_id, const std::string& model_name,
+                  const std::string& model_version);
 
 }  // namespace csss::scans

@@ -113,6 +113,43 @@ void write_private_file(const fs::path& path, std::string_view content) {
     ::fsync(dfd.get());
 }
 
+void write_new_private_file_unsynced(const fs::path& path, std::string_view content) {
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (fd.get() < 0) {
+    throw Error(ErrorKind::io,
+                fmt::format("cannot write {}: {}", path.string(), errno_text(errno)));
+  }
+  const char* p = content.data();
+  std::size_t left = content.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd.get(), p, left);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      const int err = errno;
+      ::unlink(path.c_str());
+      throw Error(ErrorKind::io,
+                  fmt::format("cannot write {}: {}", path.string(), errno_text(err)));
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  if (::close(fd.release()) != 0) {
+    const int err = errno;
+    ::unlink(path.c_str());
+    throw Error(ErrorKind::io, fmt::format("cannot write {}: {}", path.string(), errno_text(err)));
+  }
+}
+
+void sync_filesystem(const fs::path& dir) {
+  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dfd.get() < 0)
+    throw Error(ErrorKind::io, fmt::format("cannot sync {}: {}", dir.string(), errno_text(errno)));
+  if (::syncfs(dfd.get()) != 0 || ::fsync(dfd.get()) != 0) {
+    throw Error(ErrorKind::io, fmt::format("cannot sync {}: {}", dir.string(), errno_text(errno)));
+  }
+}
+
 std::string read_file(const fs::path& path, std::size_t max_bytes) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {

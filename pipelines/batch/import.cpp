@@ -3,17 +3,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
+#include <thread>
+#include <variant>
 
 #include <fmt/format.h>
 
 #include "audit/audit_log.hpp"
 #include "auth/policy.hpp"
+#include "batch/channel.hpp"
 #include "batch/manifest.hpp"
 #include "crypto/hash.hpp"
 #include "imaging/preprocess.hpp"
@@ -21,6 +29,7 @@
 #include "inference/manifest.hpp"
 #include "inference/registry.hpp"
 #include "scans/scans.hpp"
+#include "store/database.hpp"
 #include "util/error.hpp"
 #include "util/strings.hpp"
 
@@ -93,15 +102,6 @@ std::string read_stable(const fs::path& path, std::uint64_t max_bytes) {
   return bytes;
 }
 
-// One model's batch of scans waiting for inference.
-struct Pending {
-  inference::Manifest manifest;
-  std::unique_ptr<inference::Model> net;
-  std::vector<float> inputs;
-  std::vector<scans::Scan> scans;
-  std::vector<std::string> files;
-};
-
 }  // namespace
 
 Shard parse_shard(std::string_view text) {
@@ -137,6 +137,10 @@ bool in_shard(std::string_view sha256, const Shard& shard) {
   return static_cast<int>(prefix % static_cast<std::uint32_t>(shard.count)) == shard.index;
 }
 
+int default_jobs() {
+  return static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+}
+
 double ImportSummary::images_per_second() const {
   const std::int64_t done = imported + duplicates;
   return seconds > 0 ? static_cast<double>(done) / seconds : 0.0;
@@ -154,6 +158,106 @@ std::int64_t count_files(const fs::path& dir) {
   return n;
 }
 
+namespace {
+
+// One entry of the walk, for a worker.
+struct Entry {
+  fs::path path;
+  fs::path rel;
+  std::string problem;  // set for a directory that cannot be read: no file to look at
+};
+
+// What a worker made of one file, for the thread that stores and records.
+struct Item {
+  enum class Kind { problem, rejected, other_shard, duplicate, fresh } kind = Kind::rejected;
+  std::string file;                                    // as the summary shows it
+  std::string key;                                     // its manifest key
+  std::string reason;                                  // problem, rejected
+  std::optional<scans::Scan> existing;                 // duplicate
+  std::optional<scans::Scans::ImportRequest> request;  // fresh, unless a dry run
+  std::string model;                                   // the model to run, "" for none
+  std::string model_problem;  // why no model can analyse it (a failure in the summary)
+  imaging::Image fitted;      // the image at the model's input size, when `model` is set
+};
+
+// A batch of scans for one model, and what the model made of it.
+struct Batch {
+  std::string model;
+  std::vector<scans::Scan> scans;
+  std::vector<std::string> files;
+  std::vector<imaging::Image> images;  // fitted to the model's input; normalised by its thread
+  std::vector<std::vector<float>> probabilities;
+  std::string error;
+};
+
+// Sent by the last worker to finish, after its last item.
+struct WorkersDone {};
+
+using Message = std::variant<Item, Batch, WorkersDone>;
+
+// The models of this run: which one analyses a scan (by --model, or by modality and body part
+// for --model auto), and their manifests; shared by the threads.
+class Models {
+ public:
+  Models(const inference::Registry& registry, std::string option)
+      : registry_(registry), option_(std::move(option)) {}
+
+  // The model's name, or "" and the reason none can analyse such a scan.
+  std::pair<std::string, std::string> choose(const std::string& modality,
+                                             const std::string& body_part) {
+    const std::lock_guard lock(mutex_);
+    std::string name = option_;
+    if (name == "auto") {
+      const auto key = std::make_pair(modality, body_part);
+      auto it = chosen_.find(key);
+      if (it == chosen_.end()) {
+        try {
+          it = chosen_.emplace(key, registry_.choose(std::nullopt, modality, body_part).name).first;
+        } catch (const Error& e) {
+          it = chosen_.emplace(key, std::string("!") + e.what()).first;
+        }
+      }
+      name = it->second;
+    }
+    if (name.starts_with("!"))
+      return {"", name.substr(1)};
+    return {name, ""};
+  }
+
+  // The manifest of a chosen model (a reference that stays valid for the run).
+  const inference::Manifest& manifest(const std::string& name) {
+    const std::lock_guard lock(mutex_);
+    auto it = manifests_.find(name);
+    if (it == manifests_.end())
+      it = manifests_.emplace(name, registry_.find(name)).first;
+    return it->second;
+  }
+
+ private:
+  const inference::Registry& registry_;
+  const std::string option_;
+  std::mutex mutex_;
+  std::map<std::pair<std::string, std::string>, std::string> chosen_;  // -> name or "!reason"
+  std::map<std::string, inference::Manifest> manifests_;
+};
+
+std::string upper_trimmed(const std::string& text) {
+  std::string out = util::trim(text);
+  for (char& c : out)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The reason in an imaging error, without the file name it starts with.
+std::string reason_of(const Error& e, const std::string& file) {
+  std::string reason = e.what();
+  if (reason.starts_with(file + ": "))
+    reason = reason.substr(file.size() + 2);
+  return reason;
+}
+
+}  // namespace
+
 ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& progress,
                             const std::function<bool()>& stop, std::int64_t total) {
   auth::require(who_, auth::Action::import_scans, "batch:" + options.dir.string(), audit_);
@@ -164,6 +268,8 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   }
   if (options.batch_size < 1 || options.batch_size > 256)
     throw Error(ErrorKind::usage, "the batch size must be 1..256");
+  if (options.jobs < 1 || options.jobs > 64)
+    throw Error(ErrorKind::usage, "the number of jobs must be 1..64");
   const bool analyse = options.model != "none";
   if (analyse && options.model != "auto")
     (void)registry_.find(options.model);  // an unknown name stops the run before any file
@@ -180,191 +286,381 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   const auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   };
-  std::set<std::string> seen;  // manifest keys met on the walk (at most the manifest's size)
-
-  // Model choice per modality and body part, and the batches waiting for each model.
-  std::map<std::pair<std::string, std::string>, std::string> chosen;  // -> name or "!reason"
-  std::map<std::string, Pending> pending;
-
-  const auto flush = [&](Pending& p) {
-    if (p.scans.empty())
-      return;
-    try {
-      if (!p.net) {
-        inference::verify_weights(p.manifest);
-        p.net = inference::torch_backend().load(p.manifest.spec());
-      }
-      const auto probs = p.net->predict(p.inputs, static_cast<int>(p.scans.size()));
-      for (std::size_t i = 0; i < p.scans.size(); ++i) {
-        try {
-          if (scans_.record_analysis(who_, p.scans[i], p.manifest, probs.at(i)))
-            ++sum.analysed;
-        } catch (const Error& e) {
-          sum.failed.push_back({p.files[i], e.what()});
-        }
-      }
-    } catch (const Error& e) {
-      for (const std::string& f : p.files)
-        sum.failed.push_back({f, fmt::format("model {}: {}", p.manifest.name, e.what())});
-    }
-    p.inputs.clear();
-    p.scans.clear();
-    p.files.clear();
-  };
-
-  // The batch of the model that analyses `scan`; nullptr, with the reason recorded, when none
-  // can (--model auto found no single model for its modality and body part).
-  const auto model_for = [&](const scans::Scan& scan, const std::string& file) -> Pending* {
-    std::string name = options.model;
-    if (name == "auto") {
-      const auto key = std::make_pair(scan.modality, scan.body_part);
-      auto it = chosen.find(key);
-      if (it == chosen.end()) {
-        try {
-          it = chosen
-                   .emplace(key, registry_.choose(std::nullopt, scan.modality, scan.body_part).name)
-                   .first;
-        } catch (const Error& e) {
-          it = chosen.emplace(key, std::string("!") + e.what()).first;
-        }
-      }
-      name = it->second;
-    }
-    if (name.starts_with("!")) {
-      sum.failed.push_back({file, name.substr(1)});
-      return nullptr;
-    }
-    auto it = pending.find(name);
-    if (it == pending.end()) {
-      Pending p;
-      p.manifest = registry_.find(name);
-      it = pending.emplace(name, std::move(p)).first;
-    }
-    return &it->second;
-  };
-  // Whether an earlier (interrupted) run recorded this model version's result for `scan`.
-  const auto analysed_by = [&](const scans::Scan& scan, const Pending& p) {
-    for (const scans::Analysis& a : scans_.analyses(scan)) {
-      if (a.model_name == p.manifest.name && a.model_version == p.manifest.version)
-        return true;
-    }
-    return false;
-  };
-  // Queues a stored scan for its model; `image` is the decoded scan.
-  const auto queue = [&](Pending& p, const scans::Scan& scan, const imaging::Image& image,
-                         const std::string& file) {
-    const std::vector<float> input = imaging::preprocess(image, p.manifest.input);
-    p.inputs.insert(p.inputs.end(), input.begin(), input.end());
-    p.scans.push_back(scan);
-    p.files.push_back(file);
-    if (static_cast<int>(p.scans.size()) >= options.batch_size)
-      flush(p);
-  };
-
-  fs::recursive_directory_iterator it(options.dir, fs::directory_options::skip_permission_denied,
-                                      ec);
+  fs::recursive_directory_iterator walk(options.dir, fs::directory_options::skip_permission_denied,
+                                        ec);
   if (ec)
     throw Error(ErrorKind::io, fmt::format("{}: {}", options.dir.string(), ec.message()));
-  std::int64_t done = 0;
-  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) {
-      sum.rejected.push_back({"", fmt::format("the walk stopped early: {}", ec.message())});
-      break;
+
+  Models models(registry_, options.model);
+  const auto jobs = static_cast<std::size_t>(options.jobs);
+  const auto batch_size = static_cast<std::size_t>(options.batch_size);
+  Channel<Entry> entries(4 * jobs);
+  Channel<Message> results(batch_size);  // decoded items waiting to be stored
+  Channel<Batch> to_model(1);            // a batch waits while the model runs the one before
+  std::atomic<bool> abort{false};
+  std::atomic<bool> interrupted{false};
+  std::mutex walk_problems_mutex;
+  std::vector<Problem> walk_problems;
+
+  // The walk: streaming, on its own thread, stopped by `stop`.
+  const auto walker = [&] {
+    std::error_code wec;
+    for (; walk != fs::recursive_directory_iterator(); walk.increment(wec)) {
+      if (wec) {
+        const std::lock_guard lock(walk_problems_mutex);
+        walk_problems.push_back({"", fmt::format("the walk stopped early: {}", wec.message())});
+        break;
+      }
+      if (stop && stop()) {
+        interrupted = true;
+        break;
+      }
+      if (abort)
+        break;
+      const fs::directory_entry& entry = *walk;
+      Entry e{entry.path(), entry.path().lexically_relative(options.dir), ""};
+      std::error_code e2;
+      if (entry.is_directory(e2)) {
+        if (entry.is_symlink(e2) || ::access(entry.path().c_str(), R_OK | X_OK) == 0)
+          continue;
+        e.problem = "the directory cannot be read";
+      }
+      if (!entries.push(std::move(e)))
+        break;
     }
-    if (stop && stop()) {
-      sum.interrupted = true;
-      break;
+    entries.close();
+  };
+
+  // A worker: reads, hashes, looks the bytes up (on its own connection to the store), decodes,
+  // finds the patient and preprocesses for the model.
+  const fs::path store_path = scans_.store_path();
+  const auto examine = [&](const Entry& entry, store::Database& db) {
+    Item item;
+    item.file = shown(entry.rel.string());
+    item.key = manifest_key(entry.rel);
+    if (!entry.problem.empty()) {
+      item.kind = Item::Kind::problem;
+      item.reason = entry.problem;
+      return item;
     }
-    const fs::directory_entry& entry = *it;
-    const fs::path rel = entry.path().lexically_relative(options.dir);
-    const std::string file = shown(rel.string());
-    std::error_code e2;
-    if (entry.is_directory(e2)) {
-      if (!entry.is_symlink(e2) && ::access(entry.path().c_str(), R_OK | X_OK) != 0)
-        sum.rejected.push_back({file, "the directory cannot be read"});
-      continue;
-    }
-    ++done;
-    if (progress)
-      progress({done, total, elapsed()});
-    const std::string key = manifest_key(rel);
-    if (manifest.rows.count(key) != 0)
-      seen.insert(key);
-    if (!util::is_valid_utf8(rel.string())) {
-      ++sum.found;
-      sum.rejected.push_back({file, "the file name is not valid UTF-8; rename the file"});
-      continue;
+    if (!util::is_valid_utf8(entry.rel.string())) {
+      item.reason = "the file name is not valid UTF-8; rename the file";
+      return item;
     }
     std::string bytes;
     try {
-      bytes = read_stable(entry.path(), limits_.max_file_bytes);
+      bytes = read_stable(entry.path, limits_.max_file_bytes);
     } catch (const Error& e) {
-      ++sum.found;
-      sum.rejected.push_back({file, e.what()});
-      continue;
+      item.reason = e.what();
+      return item;
     }
     const std::string sha = crypto::sha256_hex(bytes);
     if (!in_shard(sha, options.shard)) {
-      ++sum.other_shards;
-      continue;
+      item.kind = Item::Kind::other_shard;
+      return item;
     }
-    ++sum.found;
+    const auto as_span = [&] {
+      return std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+    };
+    // The model to run on a scan of this modality and body part, and the input it takes.
+    const auto prepare = [&](const std::string& modality, const std::string& body_part,
+                             const imaging::Image& image) {
+      auto [name, problem] = models.choose(modality, body_part);
+      item.model = name;
+      item.model_problem = problem;
+      if (!name.empty())
+        item.fitted = imaging::fit(image, models.manifest(name).input);
+    };
     try {
-      if (auto existing = scans_.find_by_sha256(sha)) {
-        ++sum.duplicates;
+      if (auto existing = scans::find_by_sha256(db, sha)) {
+        item.kind = Item::Kind::duplicate;
+        item.existing = std::move(existing);
         if (analyse && !options.dry_run) {
           // Decoded only when its result is still missing: a rerun reads, hashes and skips.
-          Pending* p = model_for(*existing, file);
-          if (p != nullptr && !analysed_by(*existing, *p)) {
-            const imaging::Decoded decoded = imaging::decode(
-                std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
-                limits_, file);
-            queue(*p, *existing, decoded.image, file);
+          const scans::Scan& s = *item.existing;
+          const auto [name, problem] = models.choose(s.modality, s.body_part);
+          if (name.empty()) {
+            item.model_problem = problem;
+          } else if (!scans::has_analysis(db, s.id, name, models.manifest(name).version)) {
+            prepare(s.modality, s.body_part, imaging::decode(as_span(), limits_, item.file).image);
           }
         }
-        continue;
+        return item;
       }
-      imaging::Decoded decoded = imaging::decode(
-          std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()), limits_,
-          file);
-      scans::Scans::ImportedFile imported{std::move(bytes), sha, std::move(decoded), file};
+      imaging::Decoded decoded = imaging::decode(as_span(), limits_, item.file);
       scans::Scans::ImportPatient patient;
-      if (const auto row = manifest.rows.find(key); row != manifest.rows.end()) {
+      if (const auto row = manifest.rows.find(item.key); row != manifest.rows.end()) {
         patient = {row->second.patient_id, row->second.name, row->second.birth_date};
-      } else if (imported.decoded.dicom && !imported.decoded.dicom->patient_id.empty()) {
-        patient.external_id = imported.decoded.dicom->patient_id;
+      } else if (decoded.dicom && !decoded.dicom->patient_id.empty()) {
+        patient.external_id = decoded.dicom->patient_id;
       } else {
-        sum.rejected.push_back(
-            {file, "no patient: not in the manifest, and no DICOM PatientID in the file"});
-        continue;
+        item.reason = "no patient: not in the manifest, and no DICOM PatientID in the file";
+        return item;
       }
-      if (options.dry_run) {
-        ++sum.imported;
-        continue;
-      }
-      const scans::UploadOutcome out = scans_.import(who_, imported, patient);
-      if (out.duplicate) {
-        ++sum.duplicates;
-      } else {
-        ++sum.imported;
-      }
+      item.kind = Item::Kind::fresh;
+      if (options.dry_run)
+        return item;
       if (analyse) {
-        if (Pending* p = model_for(out.scan, file);
-            p != nullptr && (!out.duplicate || !analysed_by(out.scan, *p)))
-          queue(*p, out.scan, imported.decoded.image, file);
+        const std::string modality = decoded.dicom ? upper_trimmed(decoded.dicom->modality) : "";
+        const std::string body = decoded.dicom ? upper_trimmed(decoded.dicom->body_part) : "";
+        prepare(modality, body, decoded.image);
+      }
+      item.request = scans::Scans::ImportRequest{
+          scans::Scans::ImportedFile{std::move(bytes), sha, std::move(decoded), item.file},
+          std::move(patient)};
+    } catch (const Error& e) {
+      item.kind = Item::Kind::rejected;
+      item.reason = reason_of(e, item.file);
+      item.request.reset();
+    }
+    return item;
+  };
+  // A thread that fails (anything but a file's own problem, which is reported in the summary)
+  // stops the run: the first failure is thrown once every thread has ended.
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  const auto guarded = [&](auto body) {
+    return [&, body] {
+      try {
+        body();
+      } catch (...) {
+        {
+          const std::lock_guard lock(failure_mutex);
+          if (!failure)
+            failure = std::current_exception();
+        }
+        abort = true;
+        entries.close();
+        results.close();
+        to_model.close();
+      }
+    };
+  };
+  std::atomic<std::size_t> workers_left{jobs};
+  const auto worker = [&] {
+    store::Database db = store::Database::open(store_path, store::OpenMode::existing);
+    while (auto entry = entries.pop()) {
+      if (abort || !results.push(examine(*entry, db)))
+        break;
+    }
+    if (--workers_left == 0)
+      results.push_always(WorkersDone{});
+  };
+
+  // The model: loaded once per model, runs one batch at a time. The fitted 8-bit images are
+  // normalised here, into one buffer used for every batch (a quarter of the memory in the queues,
+  // and no large allocation per file).
+  const auto inference = [&] {
+    std::map<std::string, std::unique_ptr<inference::Model>> nets;
+    std::vector<float> buffer;
+    while (auto batch = to_model.pop()) {
+      try {
+        const inference::Manifest& m = models.manifest(batch->model);
+        auto& net = nets[batch->model];
+        if (!net) {
+          inference::verify_weights(m);
+          net = inference::torch_backend().load(m.spec());
+        }
+        const auto per = static_cast<std::size_t>(m.input.channels) *
+                         static_cast<std::size_t>(m.input.size) *
+                         static_cast<std::size_t>(m.input.size);
+        buffer.resize(per * batch->images.size());
+        for (std::size_t i = 0; i < batch->images.size(); ++i)
+          imaging::normalise_into(batch->images[i], m.input,
+                                  std::span(buffer).subspan(i * per, per));
+        batch->probabilities = net->predict(std::span(buffer.data(), per * batch->images.size()),
+                                            static_cast<int>(batch->scans.size()));
+      } catch (const Error& e) {
+        batch->error = fmt::format("model {}: {}", batch->model, e.what());
+      } catch (const std::exception& e) {
+        batch->error = fmt::format("model {}: {}", batch->model, e.what());
+      }
+      batch->images = {};
+      if (!results.push_always(std::move(*batch)))
+        break;
+    }
+  };
+
+  std::vector<std::thread> threads;
+  const auto finish_threads = [&] {
+    entries.close();
+    results.close();
+    to_model.close();
+    for (std::thread& t : threads) {
+      if (t.joinable())
+        t.join();
+    }
+  };
+  struct Joiner {
+    std::function<void()> fn;
+    ~Joiner() { fn(); }
+  } joiner{[&] {
+    abort = true;
+    finish_threads();
+  }};
+  threads.emplace_back(guarded(walker));
+  for (std::size_t i = 0; i < jobs; ++i)
+    threads.emplace_back(guarded(worker));
+  if (analyse && !options.dry_run)
+    threads.emplace_back(guarded(inference));
+
+  // This thread stores groups of files, hands full batches to the model and records results.
+  std::set<std::string> seen;  // manifest keys met on the walk (at most the manifest's size)
+  std::map<std::string, Batch> pending;  // per model, the batch being filled
+  std::size_t in_flight = 0;             // batches with the model
+  std::vector<scans::Scans::ImportRequest> group;
+  std::vector<Item> group_items;  // the rest of each request's item
+  std::int64_t done = 0;
+
+  const auto send = [&](Batch& b) {
+    if (b.scans.empty())
+      return;
+    ++in_flight;
+    Batch full = std::move(b);
+    b = Batch{full.model, {}, {}, {}, {}, {}};
+    b.images.reserve(batch_size);
+    if (!to_model.push(std::move(full)))
+      throw Error(ErrorKind::internal, "the model's thread stopped");
+  };
+  const auto queue = [&](const std::string& model, const scans::Scan& scan, imaging::Image& fitted,
+                         const std::string& file) {
+    Batch& b = pending[model];
+    b.model = model;
+    b.images.push_back(std::move(fitted));
+    b.scans.push_back(scan);
+    b.files.push_back(file);
+    if (b.scans.size() >= batch_size)
+      send(b);
+  };
+  const auto store_group = [&] {
+    if (group.empty())
+      return;
+    std::vector<scans::Scans::ImportResult> stored;
+    try {
+      stored = scans_.import(who_, group);
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::permission)
+        throw;
+      for (const Item& item : group_items)
+        sum.rejected.push_back({item.file, e.what()});
+      group.clear();
+      group_items.clear();
+      return;
+    }
+    for (std::size_t i = 0; i < stored.size(); ++i) {
+      Item& item = group_items[i];
+      if (!stored[i].outcome) {
+        sum.rejected.push_back(
+            {item.file, reason_of(Error(stored[i].error_kind, stored[i].error), item.file)});
+        continue;
+      }
+      const scans::UploadOutcome& out = *stored[i].outcome;
+      ++(out.duplicate ? sum.duplicates : sum.imported);
+      if (!item.model_problem.empty()) {
+        sum.failed.push_back({item.file, item.model_problem});
+      } else if (!item.model.empty()) {
+        // Stored meanwhile by another process, which may have analysed it too.
+        const bool has =
+            out.duplicate && scans::has_analysis(scans_.database(), out.scan.id, item.model,
+                                                 models.manifest(item.model).version);
+        if (!has)
+          queue(item.model, out.scan, item.fitted, item.file);
+      }
+    }
+    group.clear();
+    group_items.clear();
+  };
+  const auto record = [&](Batch& b) {
+    --in_flight;
+    if (!b.error.empty()) {
+      for (const std::string& f : b.files)
+        sum.failed.push_back({f, b.error});
+      return;
+    }
+    try {
+      const auto recorded =
+          scans_.record_analyses(who_, models.manifest(b.model), b.scans, b.probabilities);
+      for (std::size_t i = 0; i < recorded.size(); ++i) {
+        if (recorded[i].analysis)
+          ++sum.analysed;
+        else if (!recorded[i].error.empty())
+          sum.failed.push_back({b.files[i], recorded[i].error});
       }
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::permission)
         throw;
-      std::string reason = e.what();
-      // imaging names the file first ("a/b.png: truncated ..."): the summary names it already.
-      if (reason.starts_with(file + ": "))
-        reason = reason.substr(file.size() + 2);
-      sum.rejected.push_back({file, reason});
+      for (const std::string& f : b.files)
+        sum.failed.push_back({f, e.what()});
     }
+  };
+
+  bool workers_done = false;
+  while (!workers_done || in_flight > 0) {
+    auto message = results.pop();
+    if (!message)
+      break;
+    if (auto* b = std::get_if<Batch>(&*message)) {
+      record(*b);
+      continue;
+    }
+    if (std::holds_alternative<WorkersDone>(*message)) {
+      workers_done = true;
+      store_group();
+      for (auto& [name, b] : pending)
+        send(b);
+      continue;
+    }
+    Item& item = std::get<Item>(*message);
+    if (item.kind != Item::Kind::problem) {
+      ++done;
+      if (progress)
+        progress({done, total, elapsed()});
+      if (manifest.rows.count(item.key) != 0)
+        seen.insert(item.key);
+    }
+    switch (item.kind) {
+      case Item::Kind::problem:
+        sum.rejected.push_back({item.file, item.reason});
+        break;
+      case Item::Kind::rejected:
+        ++sum.found;
+        sum.rejected.push_back({item.file, item.reason});
+        break;
+      case Item::Kind::other_shard:
+        ++sum.other_shards;
+        break;
+      case Item::Kind::duplicate:
+        ++sum.found;
+        ++sum.duplicates;
+        if (!item.model_problem.empty())
+          sum.failed.push_back({item.file, item.model_problem});
+        else if (!item.model.empty())
+          queue(item.model, *item.existing, item.fitted, item.file);
+        break;
+      case Item::Kind::fresh:
+        ++sum.found;
+        if (!item.request) {  // a dry run
+          ++sum.imported;
+          break;
+        }
+        group.push_back(std::move(*item.request));
+        item.request.reset();
+        group_items.push_back(std::move(item));
+        break;
+    }
+    // A group is stored when it is full, or as soon as no other file is ready: the disk's sync
+    // is shared by as many files as arrived while the one before was being stored.
+    if (group.size() >= batch_size || results.empty())
+      store_group();
   }
-  for (auto& [name, p] : pending)
-    flush(p);
+  joiner.fn = [] {};
+  abort = false;
+  finish_threads();
+  if (failure)
+    std::rethrow_exception(failure);
+  sum.interrupted = interrupted;
+  for (Problem& p : walk_problems)
+    sum.rejected.push_back(std::move(p));
   for (const auto& [key, row] : manifest.rows) {
     if (seen.count(key) == 0 && !sum.interrupted) {
       sum.rejected.push_back({row.file, fmt::format("manifest line {}: no such file in {}",

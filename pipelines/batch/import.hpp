@@ -4,10 +4,17 @@
 // the file list, each file recognised by content, hashed, skipped when the store holds the same
 // bytes, validated and decoded, stored for its patient (from the manifest, else the DICOM
 // PatientID; records are created without login accounts), and analysed in batches with the
-// prepared model. Every file is its own transaction and every batch of results is committed as
-// soon as it exists, so a run killed at any moment is finished by running it again: each file is
-// stored once and each result recorded once (per scan and model version). Bad files are reported
-// with a reason and the batch goes on. Never prints: progress goes through a callback.
+// prepared model. Bad files are reported with a reason and the batch goes on. Never prints:
+// progress goes through a callback.
+//
+// Threads: one walks the directory; `jobs` workers read, hash, look the bytes up (each on its own
+// read-only connection), decode and preprocess; one runs the model, a batch at a time; the
+// calling thread stores and records. Every queue between them is bounded, so memory does not
+// grow with the number of files. Files are stored in groups (as many as are ready, up to a batch):
+// written, made durable with one filesystem sync, then one transaction for their rows, a
+// savepoint each; each batch of results is one transaction, committed as soon as the model has
+// run. A run killed at any moment is finished by running it again: each file is stored once and
+// each result recorded once (per scan and model version).
 
 #include <cstdint>
 #include <filesystem>
@@ -42,6 +49,9 @@ Shard parse_shard(std::string_view text);
 // Whether the file with this SHA-256 (hex) belongs to `shard`.
 bool in_shard(std::string_view sha256, const Shard& shard);
 
+// The number of CPUs, at least 1.
+int default_jobs();
+
 struct ImportOptions {
   std::filesystem::path dir;
   std::optional<std::filesystem::path> manifest;
@@ -49,6 +59,7 @@ struct ImportOptions {
   bool dry_run = false;        // check everything, store nothing
   Shard shard;
   int batch_size = 16;
+  int jobs = default_jobs();  // worker threads that read, hash, decode and preprocess
 };
 
 struct Problem {

@@ -79,6 +79,21 @@ std::string dicom_without_pixels() {
   return bytes.substr(0, at);
 }
 
+// A gray PNG whose bytes differ for every `n` (write_png's seeds repeat after 256).
+void write_numbered_png(const fs::path& path, int size, int n) {
+  fs::create_directories(path.parent_path());
+  csss::imaging::Image img;
+  img.width = size;
+  img.height = size;
+  img.channels = 1;
+  for (int i = 0; i < size * size; ++i)
+    img.pixels.push_back(static_cast<std::uint8_t>((i * 5 + n * 37) & 0xFF));
+  img.pixels[0] = static_cast<std::uint8_t>(n & 0xFF);
+  img.pixels[1] = static_cast<std::uint8_t>((n >> 8) & 0xFF);
+  const auto png = csss::imaging::encode_png(img);
+  write_text(path, std::string(png.begin(), png.end()));
+}
+
 std::map<std::string, std::string> reasons(const nlohmann::json& summary) {
   std::map<std::string, std::string> out;
   for (const auto& r : summary["rejected"])
@@ -200,17 +215,20 @@ TEST_CASE("batch import: exit statuses and refusals") {
 
 TEST_CASE("batch import: killed with SIGKILL part-way, a rerun imports the rest exactly once") {
   Importing t;
-  const int n = 80;
+  const int n = 300;
   std::string manifest;
   for (int i = 0; i < n; ++i) {
     const std::string name = "img" + std::to_string(i) + ".png";
-    write_png(t.in / name, 256, 256, 100 + i);
+    write_numbered_png(t.in / name, 64, i);
     manifest += name + ",MRN-" + std::to_string(i % 7) + "\n";
   }
   write_text(t.cli.root() / "m.csv", manifest);
-  std::vector<std::string> argv{csss_binary(), "batch",      "import",
-                                t.in.string(), "--manifest", (t.cli.root() / "m.csv").string(),
-                                "--model",     "none"};
+  // Groups of one file (one filesystem sync each): slow enough to be killed part-way.
+  std::vector<std::string> argv{csss_binary(),  "batch",
+                                "import",       t.in.string(),
+                                "--manifest",   (t.cli.root() / "m.csv").string(),
+                                "--model",      "none",
+                                "--batch-size", "1"};
   const int pid = start_background(argv, (t.cli.root() / "run1.log").string(),
                                    {"", t.cli.base_env("doctor"), ""});
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -311,4 +329,84 @@ TEST_CASE("batch import: unattended, with an importer's token from CSSS_TOKEN_FI
                       "u.role = 'importer'") == "3");
   // The token imports and nothing else.
   CHECK_ERROR(t.cli.run({"scans"}, "", env), 4, "permission denied");
+}
+
+TEST_CASE("batch import: peak memory stays flat at ten times the number of files") {
+  Importing t;
+  Session admin = t.cli.as("admin");
+  admin.login_admin();
+  REQUIRE_OK(admin.run(import_args("cxr")));
+  // 256 x 256 images (each file, its decoded image and its model input held at once would show):
+  // 40 files, then 400 others, in batches of 4 so that the queues between the threads fill up
+  // within the first run.
+  const auto run = [&](const std::string& dir, int count, int seed) {
+    const fs::path in = t.cli.root() / dir;
+    for (int i = 0; i < count; ++i)
+      write_numbered_png(in / ("f" + std::to_string(i) + ".png"), 256, seed + i);
+    std::string manifest;
+    for (int i = 0; i < count; ++i)
+      manifest += "f" + std::to_string(i) + ".png,MRN-" + std::to_string(i % 13) + "\n";
+    write_text(t.cli.root() / (dir + ".csv"), manifest);
+    const auto r = t.doc.run({"batch", "import", in.string(), "--manifest",
+                              (t.cli.root() / (dir + ".csv")).string(), "--model", "cxr",
+                              "--batch-size", "4", "--jobs", "2", "--json"});
+    REQUIRE_OK(r);
+    const auto s = json_of(r);
+    CHECK(s["imported"] == count);
+    CHECK(s["analysed"] == count);
+    return r.peak_rss_kib;
+  };
+  const long small = run("small", 40, 10000);
+  const long large = run("large", 400, 20000);
+  MESSAGE("peak memory: 40 files " << small / 1024 << " MiB, 400 files " << large / 1024 << " MiB");
+  // Holding the 360 more files' model inputs would take about 200 MiB, their images 23 MiB.
+  CHECK(large < small + 24 * 1024);
+}
+
+TEST_CASE("batch import: clinicians use csss while an import runs, no write is lost") {
+  Importing t;
+  Session admin = t.cli.as("admin");
+  admin.login_admin();
+  REQUIRE_OK(admin.run(import_args("cxr")));
+  const Account patient = t.cli.add_user("patient", "pat@clinic.example", "Pat Doe");
+  const int n = 200;
+  std::string manifest;
+  for (int i = 0; i < n; ++i) {
+    write_numbered_png(t.in / ("c" + std::to_string(i) + ".png"), 128, 3000 + i);
+    manifest += "c" + std::to_string(i) + ".png,MRN-" + std::to_string(i % 5) + "\n";
+  }
+  write_text(t.cli.root() / "m.csv", manifest);
+  ProcessResult imported;
+  std::thread cron([&] {
+    imported = t.doc.run({"batch", "import", t.in.string(), "--manifest",
+                          (t.cli.root() / "m.csv").string(), "--model", "cxr", "--batch-size", "4",
+                          "--json"});
+  });
+  // Meanwhile a doctor at a terminal uploads, lists and reads the worklist.
+  Session desk = t.cli.as("desk");
+  desk.login(t.doctor.email, t.doctor.password);
+  const int uploads = 12;
+  int ok = 0;
+  for (int i = 0; i < uploads; ++i) {
+    const fs::path f = t.cli.root() / "desk" / ("u" + std::to_string(i) + ".png");
+    write_numbered_png(f, 48, 9000 + i);
+    const auto u = desk.run({"upload", "--patient", patient.email, f.string()});
+    CHECK_MESSAGE(u.exit_code == 0, u.err);
+    CHECK_FALSE(contains(u.err, "locked"));
+    const auto l = desk.run({"scans"});
+    CHECK_MESSAGE(l.exit_code == 0, l.err);
+    ok += u.exit_code == 0 && l.exit_code == 0 ? 1 : 0;
+  }
+  cron.join();
+  REQUIRE_OK(imported);
+  const auto s = json_of(imported);
+  CHECK(s["imported"] == n);
+  CHECK(s["analysed"] == n);
+  CHECK(ok == uploads);
+  CHECK(t.scans() == n + uploads);
+  Store st(t.cli.db_path());
+  CHECK(st.query_text("SELECT count(*) FROM analyses") == std::to_string(n));
+  // The audit chain holds every write of both.
+  const auto v = admin.run({"audit", "verify"});
+  CHECK_MESSAGE(v.exit_code == 0, v.err);
 }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -108,8 +109,10 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   ::close(out[0]);
   ::close(err[0]);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  struct rusage usage {};
+  while (::wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
   }
+  result.peak_rss_kib = usage.ru_maxrss;
   if (WIFEXITED(status))
     result.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status))

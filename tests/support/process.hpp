@@ -10,6 +10,7 @@ struct ProcessResult {
   int exit_code = -1;  // 128 + signal number when killed by a signal
   std::string out;
   std::string err;
+  long peak_rss_kib = 0;  // the child's peak resident memory (getrusage ru_maxrss)
 };
 
 struct ProcessOptions {

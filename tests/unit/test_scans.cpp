@@ -578,3 +578,54 @@ TEST_CASE("analyze refuses a scan whose stored file changed after upload, before
               ErrorKind::integrity, "no longer matches the SHA-256");
   CHECK(w.count("SELECT count(*) FROM analyses") == 0);
 }
+
+TEST_CASE("a group import stores every good file in one transaction, and reports each bad one") {
+  World w;
+  const auto file = [&](const std::string& name, const std::string& bytes) {
+    const auto decoded = csss::imaging::decode(
+        std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
+        csss::imaging::Limits{}, name);
+    return Scans::ImportedFile{bytes, csss::crypto::sha256_hex(bytes), decoded, name};
+  };
+  // Stored before: its bytes again are a duplicate.
+  const auto earlier =
+      w.scans.import(w.admin, file("old.png", png_bytes(20, 20, 1)), {"MRN-1", "Ann Old", ""});
+  CHECK_FALSE(earlier.duplicate);
+  const std::int64_t audit_before = w.count("SELECT count(*) FROM audit_log");
+
+  std::vector<Scans::ImportRequest> group{
+      {file("a.png", png_bytes(20, 20, 2)), {"MRN-2", "Ben New", "1970-01-02"}},
+      {file("b.png", png_bytes(20, 20, 3)), {"MRN-2", "", ""}},             // the same new patient
+      {file("c.png", png_bytes(20, 20, 1)), {"MRN-9", "", ""}},             // old.png's bytes
+      {file("d.png", png_bytes(20, 20, 4)), {"", "", ""}},                  // no patient ID
+      {file("e.png", png_bytes(20, 20, 5)), {"MRN-3", "", "2001-13-45x"}},  // refused by the store
+      {file("f.png", png_bytes(20, 20, 2)), {"MRN-2", "", ""}},             // a.png's bytes again
+  };
+  const auto results = w.scans.import(w.admin, group);
+  REQUIRE(results.size() == group.size());
+  REQUIRE(results[0].outcome);
+  CHECK_FALSE(results[0].outcome->duplicate);
+  CHECK(results[0].outcome->scan.patient_name == "Ben New");
+  REQUIRE(results[1].outcome);
+  CHECK(results[1].outcome->scan.patient_id == results[0].outcome->scan.patient_id);
+  REQUIRE(results[2].outcome);
+  CHECK(results[2].outcome->duplicate);
+  CHECK(results[2].outcome->scan.id == earlier.scan.id);
+  CHECK_FALSE(results[3].outcome);
+  CHECK(contains(results[3].error, "patient ID"));
+  CHECK_FALSE(results[4].outcome);  // the patient row failed: its savepoint undid it alone
+  CHECK_FALSE(results[4].error.empty());
+  REQUIRE(results[5].outcome);
+  CHECK(results[5].outcome->duplicate);
+  CHECK(results[5].outcome->scan.id == results[0].outcome->scan.id);
+
+  CHECK(w.scan_rows() == 3);
+  CHECK(w.count("SELECT count(*) FROM patients WHERE external_id = 'MRN-3'") == 0);
+  // One file per row, nothing left of the refused or duplicate ones.
+  CHECK(w.stored_files().size() == 3);
+  for (const std::string& f : w.stored_files())
+    CHECK(mode_of(w.data / "scans" / f) == 0600);
+  // Two uploads and one new patient record audited, and the chain still verifies.
+  CHECK(w.count("SELECT count(*) FROM audit_log") == audit_before + 3);
+  CHECK(w.audit.verify().intact);
+}
