@@ -8,6 +8,9 @@ namespace csss::cli {
 // True when standard output is a terminal (progress bars and colours only then).
 bool stdout_is_terminal();
 
+// True when standard input is a terminal (interactive prompts only then).
+bool stdin_is_terminal();
+
 // Reads one line from the controlling terminal with echo off, after printing `prompt` there.
 // Throws Error(usage) when there is no terminal, telling to use --password-stdin.
 std::string prompt_secret(std::string_view prompt);

@@ -17,7 +17,7 @@ bool mentions_torch(const std::string& text) {
 TEST_CASE("commands that run no model do not load LibTorch") {
   Cli cli;
   const std::vector<std::vector<std::string>> commands = {
-      {"--version"}, {"roles"}, {"config", "show"}};
+      {"--version"}, {"roles"}, {"config", "show"}, {"ask", "how do I upload a DICOM?"}};
   for (const auto& args : commands) {
     INFO("csss ", args.front(), args.size() > 1 ? " " + args[1] : "");
     // The dynamic loader lists every library it loads on stderr.
