@@ -1,4 +1,5 @@
-// csss user: accounts (add, list, show, disable, enable, unlock, passwd).
+// csss user: accounts (add, list, show, disable, enable, unlock, passwd), and what people do for
+// themselves: register, verify-email, forgot-password, reset-password, profile.
 #include <CLI/CLI.hpp>
 
 #include <fmt/format.h>
@@ -22,6 +23,13 @@ struct UserOptions {
   std::string role;
   std::string birth_date;
   bool password_stdin = false;
+  std::string code;
+  bool resend = false;
+  std::string phone;
+  // The profile options given (CLI11 counts them), so that --phone '' can remove the number.
+  const CLI::Option* name_option = nullptr;
+  const CLI::Option* phone_option = nullptr;
+  const CLI::Option* birth_date_option = nullptr;
 };
 
 auth::Role parse_role_or_throw(const std::string& text) {
@@ -152,17 +160,144 @@ void run_passwd(const UserOptions& opt, Context& ctx) {
                                target == who.email ? "your" : "its"));
 }
 
+// The answer to a request that may have emailed a code: the same whether or not an account uses
+// the address.
+nlohmann::json code_request_json(const auth::CodeRequest& r) {
+  return {{"email", r.email},
+          {"code_sent_to", r.masked_email},
+          {"expires_at", json_time(r.expires_at)}};
+}
+
+void run_register(const UserOptions& opt, Context& ctx) {
+  // Everything that can be checked is, before the password prompt.
+  const std::string email = auth::normalize_email(opt.email);
+  const std::string name = auth::normalize_full_name(opt.name);
+  if (!opt.birth_date.empty())
+    auth::check_birth_date(opt.birth_date, ctx.clock().now());
+  ctx.db();  // no store: say so before asking for a password
+  const std::string password =
+      obtain_password(opt.password_stdin, fmt::format("New password for {}: ", email), true);
+  const auth::CodeRequest r = ctx.self_service().register_patient(
+      {email, name, auth::Role::patient, password, opt.birth_date});
+  nlohmann::json doc = code_request_json(r);
+  doc["status"] = "code_sent";
+  ctx.result(doc, ctx.options().quiet
+                      ? ""
+                      : fmt::format("Registration received. A 6-digit code was sent to {} (valid "
+                                    "until {}).\nThe account can be used once the code is "
+                                    "entered: csss user verify-email --email {} --code CODE\n",
+                                    r.masked_email, util::format_utc(r.expires_at), r.email));
+}
+
+void run_verify_email(const UserOptions& opt, Context& ctx) {
+  if (opt.resend == !opt.code.empty()) {
+    throw Error(ErrorKind::usage,
+                "give either --code CODE or --resend (see 'csss user "
+                "verify-email --help')");
+  }
+  if (opt.resend) {
+    const auth::CodeRequest r = ctx.self_service().resend_verification(opt.email);
+    nlohmann::json doc = code_request_json(r);
+    doc["status"] = "code_sent";
+    ctx.result(doc, ctx.options().quiet
+                        ? ""
+                        : fmt::format("If a registration with this address is waiting for its "
+                                      "code, a new 6-digit code was sent to {} (valid until "
+                                      "{}).\n",
+                                      r.masked_email, util::format_utc(r.expires_at)));
+    return;
+  }
+  const auth::User u = ctx.self_service().verify_email(opt.email, opt.code);
+  ctx.result({{"email", u.email}, {"status", "verified"}},
+             ctx.options().quiet
+                 ? ""
+                 : fmt::format("Email {} verified. Log in with: csss login --email {}\n", u.email,
+                               u.email));
+}
+
+void run_forgot_password(const UserOptions& opt, Context& ctx) {
+  const auth::CodeRequest r = ctx.self_service().request_password_reset(opt.email);
+  nlohmann::json doc = code_request_json(r);
+  doc["status"] = "code_sent";
+  ctx.result(doc, ctx.options().quiet
+                      ? ""
+                      : fmt::format("If an account uses this address, a 6-digit code was sent to "
+                                    "{} (valid until {}).\nSet a new password with: csss user "
+                                    "reset-password --email {} --code CODE\n",
+                                    r.masked_email, util::format_utc(r.expires_at), r.email));
+}
+
+void run_reset_password(const UserOptions& opt, Context& ctx) {
+  const std::string email = auth::normalize_email(opt.email);
+  auth::check_code_format(opt.code);
+  ctx.db();
+  const std::string password =
+      obtain_password(opt.password_stdin, fmt::format("New password for {}: ", email), true);
+  const auth::User u = ctx.self_service().reset_password(email, opt.code, password);
+  ctx.result({{"email", u.email}, {"password_changed", true}},
+             ctx.options().quiet ? ""
+                                 : fmt::format("Password of {} set; every session of the account "
+                                               "has ended. Log in with: csss login --email {}\n",
+                                               u.email, u.email));
+}
+
+nlohmann::json profile_json(const auth::Profile& p) {
+  nlohmann::json doc = {{"email", p.user.email},
+                        {"full_name", p.user.full_name},
+                        {"role", std::string(auth::to_string(p.user.role))},
+                        {"phone", p.user.phone ? nlohmann::json(*p.user.phone) : nullptr},
+                        {"email_verified_at", json_time(p.user.email_verified_at)}};
+  if (p.user.role == auth::Role::patient) {
+    doc["patient_id"] = p.patient_id ? nlohmann::json(*p.patient_id) : nullptr;
+    doc["birth_date"] = p.birth_date ? nlohmann::json(*p.birth_date) : nullptr;
+  }
+  return doc;
+}
+
+std::string profile_text(const auth::Profile& p) {
+  std::string text =
+      fmt::format("email:      {}\nname:       {}\nrole:       {}\nphone:      {}\n", p.user.email,
+                  p.user.full_name, auth::to_string(p.user.role), p.user.phone.value_or("-"));
+  if (p.user.role == auth::Role::patient) {
+    text +=
+        fmt::format("record:     {}\nbirth date: {}\n",
+                    p.patient_id ? std::to_string(*p.patient_id) : "-", p.birth_date.value_or("-"));
+  }
+  return text;
+}
+
+void run_profile(const UserOptions& opt, Context& ctx) {
+  const auth::Principal who = ctx.require_login();
+  auto accounts = ctx.accounts();
+  auth::ProfileChange change;
+  if (opt.name_option->count() > 0)
+    change.full_name = opt.name;
+  if (opt.phone_option->count() > 0)
+    change.phone = opt.phone;
+  if (opt.birth_date_option->count() > 0)
+    change.birth_date = opt.birth_date;
+  if (!change.full_name && !change.phone && !change.birth_date) {
+    const auth::Profile p = accounts.profile(who);
+    ctx.result(profile_json(p), profile_text(p));
+    return;
+  }
+  const auth::Profile p = accounts.update_profile(who, change);
+  ctx.result(profile_json(p), ctx.options().quiet ? "" : "Profile updated.\n" + profile_text(p));
+}
+
 }  // namespace
 
 void setup_user(CLI::App& app, Context& ctx) {
   auto opt = std::make_shared<UserOptions>();
-  CLI::App* user = app.add_subcommand("user", "Manage accounts (admins), or your own password");
+  CLI::App* user = app.add_subcommand(
+      "user", "Manage accounts (admins); register, your password and your profile");
   user->require_subcommand(1);
   user->footer(
       "Examples:\n"
       "  csss user add --email dr.lee@clinic.example --name 'Dr Ana Lee' --role doctor\n"
       "  csss user list --role doctor\n"
-      "  csss user passwd");
+      "  csss user passwd\n"
+      "  csss user register --email pat@example.org --name 'Pat Doe'");
 
   CLI::App* add = user->add_subcommand("add", "Add an account (admins only)");
   add->add_option("--email", opt->email, "Email, the login name")->required();
@@ -220,6 +355,78 @@ void setup_user(CLI::App& app, Context& ctx) {
       "  csss user passwd\n"
       "  printf '%s\\n%s\\n' \"$OLD\" \"$NEW\" | csss user passwd --password-stdin");
   passwd->callback([opt, &ctx] { run_passwd(*opt, ctx); });
+
+  CLI::App* reg = user->add_subcommand(
+      "register", "Register as a patient (no login needed); the emailed code then activates it");
+  reg->add_option("--email", opt->email, "Your email: the login name, where the code goes")
+      ->required();
+  reg->add_option("--name", opt->name, "Your full name, as it will appear on reports")->required();
+  reg->add_option("--birth-date", opt->birth_date, "Your date of birth (YYYY-MM-DD), on reports");
+  reg->add_flag("--password-stdin", opt->password_stdin,
+                "Read the new password from the first line of standard input");
+  reg->footer(
+      "The account, with your patient record, cannot log in until you enter the 6-digit code\n"
+      "emailed to you (valid 10 minutes, once) with csss user verify-email. The answer is the\n"
+      "same whether or not the address has an account (its owner is sent a notice instead).\n"
+      "At most 3 codes an hour go to one address (account.codes_per_hour; more: exit 11).\n\n"
+      "Examples:\n"
+      "  csss user register --email pat@example.org --name 'Pat Doe' --birth-date 1984-07-12\n"
+      "  csss user verify-email --email pat@example.org --code 123456");
+  reg->callback([opt, &ctx] { run_register(*opt, ctx); });
+
+  CLI::App* verify = user->add_subcommand(
+      "verify-email", "Enter the code emailed at registration, or ask for a new one");
+  verify->add_option("--email", opt->email, "The registered email")->required();
+  verify->add_option("--code", opt->code, "The 6-digit code from the email");
+  verify->add_flag("--resend", opt->resend,
+                   "Email a new code (the older one stops working; at most 3 an hour)");
+  verify->footer(
+      "A code is valid for 10 minutes, works once, and stops working after 5 wrong tries.\n\n"
+      "Examples:\n"
+      "  csss user verify-email --email pat@example.org --code 123456\n"
+      "  csss user verify-email --email pat@example.org --resend");
+  verify->callback([opt, &ctx] { run_verify_email(*opt, ctx); });
+
+  CLI::App* forgot = user->add_subcommand("forgot-password",
+                                          "Email a code to set a new password (no login needed)");
+  forgot->add_option("--email", opt->email, "The account's email")->required();
+  forgot->footer(
+      "The answer is the same whether or not an account uses the address. At most 3 codes an\n"
+      "hour go to one address (more: exit 11, with the wait).\n\n"
+      "Examples:\n"
+      "  csss user forgot-password --email pat@example.org\n"
+      "  csss user reset-password --email pat@example.org --code 123456");
+  forgot->callback([opt, &ctx] { run_forgot_password(*opt, ctx); });
+
+  CLI::App* reset = user->add_subcommand(
+      "reset-password", "Set a new password with the code from csss user forgot-password");
+  reset->add_option("--email", opt->email, "The account's email")->required();
+  reset->add_option("--code", opt->code, "The 6-digit code from the email")->required();
+  reset->add_flag("--password-stdin", opt->password_stdin,
+                  "Read the new password from the first line of standard input");
+  reset->footer(
+      "The code is valid for 10 minutes, works once, and stops working after 5 wrong tries.\n"
+      "Setting the password ends every session of the account, clears a lockout after failed\n"
+      "logins, and verifies the email of a registration that was waiting for its code.\n\n"
+      "Example:\n"
+      "  csss user reset-password --email pat@example.org --code 123456");
+  reset->callback([opt, &ctx] { run_reset_password(*opt, ctx); });
+
+  CLI::App* profile =
+      user->add_subcommand("profile", "Show or change your own name, phone and date of birth");
+  opt->name_option = profile->add_option("--name", opt->name, "Your full name");
+  opt->phone_option = profile->add_option(
+      "--phone", opt->phone,
+      "Your phone number: + and 7 to 15 digits, spaces and dashes allowed; '' removes it");
+  opt->birth_date_option = profile->add_option(
+      "--birth-date", opt->birth_date, "Patients: your date of birth (YYYY-MM-DD), on reports");
+  profile->footer(
+      "Without options it shows the profile (--json for scripts). A patient's name and date of\n"
+      "birth are those of their patient record, printed on their reports.\n\n"
+      "Examples:\n"
+      "  csss user profile --json\n"
+      "  csss user profile --phone '+44 20 7946 0958' --birth-date 1984-07-12");
+  profile->callback([opt, &ctx] { run_profile(*opt, ctx); });
 }
 
 }  // namespace csss::cli

@@ -31,5 +31,6 @@ void setup_return(CLI::App& app, Context& ctx);
 void setup_report(CLI::App& app, Context& ctx);
 void setup_batch(CLI::App& app, Context& ctx);
 void setup_ask(CLI::App& app, Context& ctx);
+void setup_maintenance(CLI::App& app, Context& ctx);
 
 }  // namespace csss::cli

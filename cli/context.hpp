@@ -11,6 +11,8 @@
 #include "audit/audit_log.hpp"
 #include "auth/accounts.hpp"
 #include "auth/login.hpp"
+#include "auth/maintenance.hpp"
+#include "auth/self_service.hpp"
 #include "auth/tokens.hpp"
 #include "config/config.hpp"
 #include "imaging/image.hpp"
@@ -63,6 +65,12 @@ class Context {
     return auth::Authenticator(db(), clock_, audit(), mail(), auth_settings());
   }
   auth::Tokens tokens() { return auth::Tokens(db(), clock_, audit()); }
+  auth::SelfService self_service() {
+    return auth::SelfService(db(), clock_, audit(), mail(), auth_settings());
+  }
+  auth::Maintenance maintenance() {
+    return auth::Maintenance(db(), clock_, audit(), auth_settings());
+  }
   imaging::Limits scan_limits();
   scans::Scans scans() {
     return scans::Scans(db(), clock_, audit(), config().data_dir(), scan_limits());

@@ -56,6 +56,8 @@ std::string user_status(const auth::User& user, util::UnixSeconds now) {
   if (user.locked_until && *user.locked_until > now) {
     return "locked until " + util::format_utc(*user.locked_until);
   }
+  if (!user.email_verified_at)
+    return "email not verified";
   return "active";
 }
 
@@ -68,10 +70,14 @@ nlohmann::json user_json(const auth::User& user, util::UnixSeconds now) {
           {"disabled", user.disabled},
           {"locked_until", json_time(locked ? user.locked_until : std::nullopt)},
           {"created_at", json_time(user.created_at)},
-          {"password_changed_at", json_time(user.password_changed_at)}};
+          {"password_changed_at", json_time(user.password_changed_at)},
+          {"email_verified_at", json_time(user.email_verified_at)},
+          {"phone", user.phone ? nlohmann::json(*user.phone) : nullptr}};
 }
 
-std::string format_time(util::UnixSeconds t) { return util::format_utc(t); }
+std::string format_time(util::UnixSeconds t) {
+  return util::format_utc(t);
+}
 
 nlohmann::json scan_json(const scans::Scan& s) {
   return {{"id", s.id},
@@ -94,7 +100,8 @@ nlohmann::json scan_json(const scans::Scan& s) {
 
 nlohmann::json analysis_json(const scans::Analysis& a, const std::string& data_dir) {
   nlohmann::json probabilities = nlohmann::json::object();
-  for (const auto& [label, p] : a.probabilities) probabilities[label] = p;
+  for (const auto& [label, p] : a.probabilities)
+    probabilities[label] = p;
   return {{"id", a.id},
           {"scan_id", a.scan_id},
           {"result", a.uncertain ? "Uncertain" : a.predicted_class},
@@ -104,8 +111,10 @@ nlohmann::json analysis_json(const scans::Analysis& a, const std::string& data_d
           {"uncertain", a.uncertain},
           {"probabilities", probabilities},
           {"risk", a.risk},
-          {"model", {{"name", a.model_name}, {"version", a.model_version},
-                     {"weights_sha256", a.weights_sha256}}},
+          {"model",
+           {{"name", a.model_name},
+            {"version", a.model_version},
+            {"weights_sha256", a.weights_sha256}}},
           {"heatmap", (std::filesystem::path(data_dir) / a.heatmap).string()},
           {"analysed_at", json_time(a.created_at)}};
 }
@@ -127,7 +136,8 @@ std::string analysis_text(const scans::Analysis& a, const std::string& data_dir)
   std::stable_sort(sorted.begin(), sorted.end(),
                    [](const auto& x, const auto& y) { return x.second > y.second; });
   std::size_t width = 0;
-  for (const auto& [label, p] : sorted) width = std::max(width, label.size());
+  for (const auto& [label, p] : sorted)
+    width = std::max(width, label.size());
   for (const auto& [label, p] : sorted) {
     const auto bar = static_cast<std::size_t>(p * 30 + 0.5);
     out += fmt::format("  {:<{}}  {:5.1f}%  {}\n", label, width, 100 * p, std::string(bar, '#'));

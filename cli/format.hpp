@@ -22,7 +22,7 @@ nlohmann::json json_time(std::optional<util::UnixSeconds> t);
 // The account as --json shows it.
 nlohmann::json user_json(const auth::User& user, util::UnixSeconds now);
 
-// "locked until ...", "disabled" or "active".
+// "disabled", "locked until ...", "email not verified" or "active".
 std::string user_status(const auth::User& user, util::UnixSeconds now);
 
 // "2026-11-21T08:30:00Z".

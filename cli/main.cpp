@@ -25,14 +25,14 @@ struct CommandEntry {
 
 // Every top-level command, in the order --help lists them.
 constexpr CommandEntry kCommands[] = {
-    {csss::cli::setup_init},    {csss::cli::setup_login},  {csss::cli::setup_logout},
-    {csss::cli::setup_whoami},  {csss::cli::setup_upload}, {csss::cli::setup_scans},
-    {csss::cli::setup_analyze}, {csss::cli::setup_verify}, {csss::cli::setup_prescribe},
-    {csss::cli::setup_approve}, {csss::cli::setup_reject}, {csss::cli::setup_return},
-    {csss::cli::setup_report},  {csss::cli::setup_batch},  {csss::cli::setup_model},
-    {csss::cli::setup_user},    {csss::cli::setup_token},  {csss::cli::setup_audit},
-    {csss::cli::setup_roles},   {csss::cli::setup_config}, {csss::cli::setup_train_eval},
-    {csss::cli::setup_ask},
+    {csss::cli::setup_init},        {csss::cli::setup_login},  {csss::cli::setup_logout},
+    {csss::cli::setup_whoami},      {csss::cli::setup_upload}, {csss::cli::setup_scans},
+    {csss::cli::setup_analyze},     {csss::cli::setup_verify}, {csss::cli::setup_prescribe},
+    {csss::cli::setup_approve},     {csss::cli::setup_reject}, {csss::cli::setup_return},
+    {csss::cli::setup_report},      {csss::cli::setup_batch},  {csss::cli::setup_model},
+    {csss::cli::setup_user},        {csss::cli::setup_token},  {csss::cli::setup_audit},
+    {csss::cli::setup_roles},       {csss::cli::setup_config}, {csss::cli::setup_train_eval},
+    {csss::cli::setup_maintenance}, {csss::cli::setup_ask},
 };
 
 // Global options whose value is the next argument.
@@ -151,7 +151,8 @@ int main(int argc, char** argv) {
   app.footer(
       "Exit status: 0 success, 1 internal error, 2 usage, 3 not logged in or bad credentials,\n"
       "4 permission denied, 5 invalid input, 6 not found, 7 conflict or wrong state,\n"
-      "8 store, file or mail error, 9 integrity check failed.\n\n"
+      "8 store, file or mail error, 9 integrity check failed, 10 batch incomplete,\n"
+      "11 too many emailed codes (try again later).\n\n"
       "Example:\n"
       "  csss init --admin-email admin@clinic.example\n"
       "  csss login --email admin@clinic.example\n"

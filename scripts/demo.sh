@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds into build/, and runs the main job end to end on a fresh
-# embedded store in build/demo/: the first admin, the four demo accounts, a patient login, an
-# admin login through the code emailed to the outbox, whoami, the role policy at work, the shipped
+# embedded store in build/demo/: the first admin, the demo staff accounts, a patient who registers
+# and activates the account with the code emailed to the outbox, a patient login, an admin login
+# through the code emailed to the outbox, whoami, the role policy at work, the shipped
 # models checked, a real chest X-ray (DICOM) uploaded by the patient and analysed by the doctor
 # with a shipped model and its Grad-CAM heat map, a brain MRI analysed with the model chosen by
 # modality, the scan verified by the doctor, prescribed by the pharmacist and approved by the
@@ -40,10 +41,11 @@ as() {
   shift
   CSSS_SESSION="$DEMO/sessions/$who" "$CSSS" "$@"
 }
+# newest_code [KIND]: the code in the newest outbox message ("sign-in" or "verification").
 newest_code() {
   local mail
   mail=$(ls -t "$CSSS_DATA_DIR"/outbox/*.eml | head -n 1)
-  grep -oE 'sign-in code is [0-9]{6}' "$mail" | grep -oE '[0-9]{6}'
+  grep -oE "${1:-sign-in} code is [0-9]{6}" "$mail" | grep -oE '[0-9]{6}'
 }
 
 step "Create a fresh store and the first admin (csss init)"
@@ -59,13 +61,22 @@ step "Admin login, step 2: the emailed code"
 as admin login --email admin@csss.local --otp "$code"
 as admin whoami
 
-step "The admin adds the demo staff and patient accounts"
+step "The admin adds the demo staff accounts"
 for who in doctor pharma; do
   as admin user add --email "$who@csss.local" --name "${NAME[$who]}" --role "${ROLE[$who]}" \
     --password-stdin <<<"${PASSWORD[$who]}"
 done
-as admin user add --email patient@csss.local --name "${NAME[patient]}" --role patient \
+
+step "A patient registers (no login needed); a 6-digit code goes to the patient's email"
+"$CSSS" user register --email patient@csss.local --name "${NAME[patient]}" \
   --birth-date 1984-07-12 --password-stdin <<<"${PASSWORD[patient]}"
+set +e
+as patient login --email patient@csss.local --password-stdin <<<"${PASSWORD[patient]}"
+echo "(exit status $?: not usable before the code is entered)"
+set -e
+verification=$(newest_code verification)
+echo "The code, read from $(ls -t "$CSSS_DATA_DIR"/outbox/*.eml | head -n 1): $verification"
+"$CSSS" user verify-email --email patient@csss.local --code "$verification"
 as admin user list
 
 step "Patient login and whoami"

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "audit/audit_log.hpp"
 #include "auth/policy.hpp"
@@ -22,10 +23,12 @@ constexpr std::size_t kMaxEmailLength = 254;
 constexpr std::size_t kMaxLocalPartLength = 64;
 constexpr std::size_t kMaxPasswordBytes = 1024;
 constexpr std::size_t kMaxNameBytes = 200;
+constexpr std::size_t kMinPhoneDigits = 7;
+constexpr std::size_t kMaxPhoneDigits = 15;  // ITU-T E.164
 
 constexpr const char* kUserColumns =
     "id, email, full_name, role, disabled, failed_logins, locked_until, created_at, "
-    "password_changed_at";
+    "password_changed_at, email_verified_at, phone";
 
 User read_user(const store::Statement& st) {
   User u;
@@ -38,6 +41,8 @@ User read_user(const store::Statement& st) {
   u.locked_until = st.get_opt_int(6);
   u.created_at = st.get_int(7);
   u.password_changed_at = st.get_int(8);
+  u.email_verified_at = st.get_opt_int(9);
+  u.phone = st.get_opt_text(10);
   return u;
 }
 
@@ -69,6 +74,7 @@ AuthSettings AuthSettings::from(const config::Config& config) {
   s.password_min_length = config.get_int("password.min_length");
   s.otp_ttl_minutes = config.get_int("otp.ttl_minutes");
   s.otp_max_attempts = config.get_int("otp.max_attempts");
+  s.codes_per_hour = config.get_int("account.codes_per_hour");
   s.mail_from = config.get("mail.from");
   return s;
 }
@@ -121,6 +127,33 @@ void check_password(std::string_view password, const AuthSettings& settings,
   if (util::to_lower(password) == util::to_lower(email)) {
     throw Error(ErrorKind::invalid_input, "the password must not be the account's email");
   }
+}
+
+std::string normalize_phone(std::string_view phone) {
+  const std::string p = util::trim(phone);
+  const auto fail = [&](std::string_view why) {
+    return Error(ErrorKind::invalid_input,
+                 fmt::format("invalid phone number '{}': {}; write it in the international form, "
+                             "+ and 7 to 15 digits (spaces and dashes allowed), e.g. +44 20 7946 "
+                             "0958",
+                             p, why));
+  };
+  if (p.empty())
+    throw fail("it is empty");
+  if (p.front() != '+')
+    throw fail("it must start with + and the country code");
+  std::string out = "+";
+  for (const char c : std::string_view(p).substr(1)) {
+    if (c >= '0' && c <= '9') {
+      out += c;
+    } else if (c != ' ' && c != '-') {
+      throw fail("only digits, spaces and dashes may follow the +");
+    }
+  }
+  const std::size_t digits = out.size() - 1;
+  if (digits < kMinPhoneDigits || digits > kMaxPhoneDigits)
+    throw fail(fmt::format("it has {} digits", digits));
+  return out;
 }
 
 std::string normalize_full_name(std::string_view name) {
@@ -202,6 +235,15 @@ User Accounts::insert(const NewUser& user, const std::string& actor_email) {
   const std::string hash = crypto::hash_password(
       u.role == Role::importer ? crypto::random_hex(32) : std::string(u.password));
   store::Transaction tx(db_);
+  const std::int64_t id = insert_locked(u, hash, true);
+  audit_.append({actor_email, "user.add", "user:" + u.email, audit::Outcome::success,
+                 fmt::format("role {}", to_string(u.role))});
+  tx.commit();
+  return *find(id);
+}
+
+std::int64_t Accounts::insert_locked(const NewUser& u, const std::string& password_hash,
+                                     bool email_verified) {
   if (find(u.email)) {
     throw Error(ErrorKind::conflict,
                 fmt::format("an account with email '{}' exists already", u.email));
@@ -209,8 +251,9 @@ User Accounts::insert(const NewUser& user, const std::string& actor_email) {
   const util::UnixSeconds now = clock_.now();
   db_.prepare(
          "INSERT INTO users (email, full_name, role, password_hash, created_at, "
-         "password_changed_at) VALUES (?, ?, ?, ?, ?, ?)")
-      .bind_all(u.email, u.full_name, std::string(to_string(u.role)), hash, now, now)
+         "password_changed_at, email_verified_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(u.email, u.full_name, std::string(to_string(u.role)), password_hash, now, now,
+                email_verified ? std::optional(now) : std::nullopt)
       .run();
   const std::int64_t id = db_.last_insert_rowid();
   if (u.role == Role::patient) {
@@ -222,10 +265,7 @@ User Accounts::insert(const NewUser& user, const std::string& actor_email) {
                   now)
         .run();
   }
-  audit_.append({actor_email, "user.add", "user:" + u.email, audit::Outcome::success,
-                 fmt::format("role {}", to_string(u.role))});
-  tx.commit();
-  return *find(id);
+  return id;
 }
 
 User Accounts::create_first_admin(const NewUser& admin) {
@@ -351,6 +391,85 @@ void Accounts::set_password(const Principal& actor, std::string_view email,
   audit_.append(
       {actor.email, "user.passwd", "user:" + u.email, audit::Outcome::success, "set by admin"});
   tx.commit();
+}
+
+Profile Accounts::profile(const Principal& actor) const {
+  require(actor, Action::edit_own_profile, "user:" + actor.email, audit_);
+  const auto user = find(actor.user_id);
+  if (!user)
+    throw Error(ErrorKind::not_found, "your account no longer exists");
+  Profile p;
+  p.user = *user;
+  if (user->role == Role::patient) {
+    auto st = db_.prepare("SELECT id, birth_date FROM patients WHERE user_id = ?");
+    st.bind(1, user->id);
+    if (st.step()) {
+      p.patient_id = st.get_int(0);
+      p.birth_date = st.get_opt_text(1);
+    }
+  }
+  return p;
+}
+
+Profile Accounts::update_profile(const Principal& actor, const ProfileChange& change) {
+  require(actor, Action::edit_own_profile, "user:" + actor.email, audit_);
+  // Every value is checked before anything is written.
+  std::optional<std::string> name;
+  if (change.full_name)
+    name = normalize_full_name(*change.full_name);
+  std::optional<std::optional<std::string>> phone;  // set: change it; nullopt inside: remove it
+  if (change.phone) {
+    phone = util::trim(*change.phone).empty() ? std::optional<std::string>()
+                                              : std::optional(normalize_phone(*change.phone));
+  }
+  if (change.birth_date) {
+    if (actor.role != Role::patient) {
+      throw Error(ErrorKind::invalid_input,
+                  "a date of birth is recorded for patients only (on their patient record)");
+    }
+    check_birth_date(*change.birth_date, clock_.now());
+  }
+  if (!name && !phone && !change.birth_date)
+    return profile(actor);
+
+  store::Transaction tx(db_);
+  const Profile before = profile(actor);
+  std::vector<std::string> changed;
+  if (name && *name != before.user.full_name) {
+    db_.prepare("UPDATE users SET full_name = ? WHERE id = ?").bind_all(*name, actor.user_id).run();
+    if (before.patient_id) {
+      db_.prepare("UPDATE patients SET full_name = ? WHERE id = ?")
+          .bind_all(*name, *before.patient_id)
+          .run();
+    }
+    changed.emplace_back("name");
+  }
+  if (phone && *phone != before.user.phone) {
+    db_.prepare("UPDATE users SET phone = ? WHERE id = ?").bind_all(*phone, actor.user_id).run();
+    changed.emplace_back(*phone ? "phone" : "phone removed");
+  }
+  if (change.birth_date && std::optional(*change.birth_date) != before.birth_date) {
+    if (before.patient_id) {
+      db_.prepare("UPDATE patients SET birth_date = ? WHERE id = ?")
+          .bind_all(*change.birth_date, *before.patient_id)
+          .run();
+    } else {
+      // A patient account without a record (older stores): the record is made now.
+      db_.prepare(
+             "INSERT INTO patients (user_id, full_name, birth_date, created_at) "
+             "VALUES (?, ?, ?, ?)")
+          .bind_all(actor.user_id, name.value_or(before.user.full_name), *change.birth_date,
+                    clock_.now())
+          .run();
+    }
+    changed.emplace_back("date of birth");
+  }
+  if (!changed.empty()) {
+    audit_.append({actor.email, "user.profile", "user:" + actor.email, audit::Outcome::success,
+                   fmt::format("changed: {}", fmt::join(changed, ", "))});
+  }
+  tx.commit();
+  return profile(actor);
 }
 
 void Accounts::revoke_sessions(std::int64_t user_id, std::optional<std::int64_t> except_session) {

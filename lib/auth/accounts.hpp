@@ -30,6 +30,8 @@ struct AuthSettings {
   int password_min_length = 12;
   int otp_ttl_minutes = 10;
   int otp_max_attempts = 5;
+  // Codes emailed to one address per hour, for registration and for password reset each.
+  int codes_per_hour = 3;
   std::string mail_from = "CSSS <no-reply@csss.local>";
 
   static AuthSettings from(const config::Config& config);
@@ -45,6 +47,24 @@ struct User {
   std::optional<util::UnixSeconds> locked_until;
   util::UnixSeconds created_at = 0;
   util::UnixSeconds password_changed_at = 0;
+  // When the email was shown to be the owner's (the emailed code of a registration or a password
+  // reset); accounts added by an admin count as verified when created. Unset: no login yet.
+  std::optional<util::UnixSeconds> email_verified_at;
+  std::optional<std::string> phone;  // "+" and 7 to 15 digits
+};
+
+// What `csss user profile` shows: the account, and for a patient the linked record.
+struct Profile {
+  User user;
+  std::optional<std::int64_t> patient_id;  // patients: their record's number
+  std::optional<std::string> birth_date;   // patients: YYYY-MM-DD, when recorded
+};
+
+// What `csss user profile` changes; unset members stay as they are.
+struct ProfileChange {
+  std::optional<std::string> full_name;
+  std::optional<std::string> phone;       // "" removes it
+  std::optional<std::string> birth_date;  // patients only
 };
 
 struct NewUser {
@@ -69,6 +89,11 @@ std::string normalize_email(std::string_view email);
 // minimum, longer than 1024 bytes, or equal to the account's email.
 void check_password(std::string_view password, const AuthSettings& settings,
                     std::string_view email);
+
+// The phone number as stored: "+" and 7 to 15 digits, the spaces and dashes people write between
+// them removed ("+44 20-7946 0958" is "+442079460958"). Throws Error(invalid_input) for anything
+// else: no leading "+", other characters, too few or too many digits.
+std::string normalize_phone(std::string_view phone);
 
 // Trims `name`; throws Error(invalid_input) when empty, over 200 bytes, not UTF-8 or holding
 // control characters.
@@ -113,8 +138,23 @@ class Accounts {
   // Error(invalid_input) for an importer account, which has no password.
   void set_password(const Principal& actor, std::string_view email, std::string_view replacement);
 
+  // The actor's own profile; for a patient with the record's number and date of birth. Needs
+  // Action::edit_own_profile (every role but the importer).
+  Profile profile(const Principal& actor) const;
+
+  // Changes the actor's own name, phone or (patients) date of birth; a patient's new name and date
+  // of birth go to their record too. Throws Error(invalid_input) naming the bad value, with
+  // nothing changed; audited ("user.profile", naming the fields changed, not their values).
+  Profile update_profile(const Principal& actor, const ProfileChange& change);
+
   std::optional<User> find(std::string_view email) const;
   std::optional<User> find(std::int64_t id) const;
+
+  // Inserts the account `user` (already normalised and checked) with `password_hash` and, for a
+  // patient, its linked patient record; inside the caller's transaction, without an audit row.
+  // Returns the new account's ID. Throws Error(conflict) when the email is taken.
+  std::int64_t insert_locked(const NewUser& user, const std::string& password_hash,
+                             bool email_verified);
 
  private:
   User insert(const NewUser& user, const std::string& actor_email);

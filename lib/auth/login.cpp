@@ -26,16 +26,16 @@ std::string token_hash(std::string_view token) {
   return crypto::sha256_hex(token);
 }
 
-std::string code_hash(std::string_view salt, std::string_view code) {
-  return crypto::sha256_hex(fmt::format("{}:{}", salt, code));
-}
-
 std::string minutes_text(util::UnixSeconds seconds) {
   const auto minutes = (seconds + 59) / 60;
   return fmt::format("{} minute{}", minutes, minutes == 1 ? "" : "s");
 }
 
 }  // namespace
+
+std::string otp_code_hash(std::string_view salt, std::string_view code) {
+  return crypto::sha256_hex(fmt::format("{}:{}", salt, code));
+}
 
 struct Authenticator::SessionRow {
   std::int64_t id = 0;
@@ -91,9 +91,9 @@ std::string Authenticator::create_challenge(const User& user, std::int64_t sessi
   const std::string salt = crypto::random_hex(16);
   const util::UnixSeconds now = clock_.now();
   db_.prepare(
-         "INSERT INTO otp_challenges (session_id, user_id, salt, code_hash, created_at, "
-         "expires_at) VALUES (?, ?, ?, ?, ?, ?)")
-      .bind_all(session_id, user.id, salt, code_hash(salt, code), now,
+         "INSERT INTO otp_challenges (purpose, email, session_id, user_id, salt, code_hash, "
+         "created_at, expires_at) VALUES ('login', ?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(user.email, session_id, user.id, salt, otp_code_hash(salt, code), now,
                 now + settings_.otp_ttl_minutes * 60)
       .run();
   return code;
@@ -205,6 +205,17 @@ LoginResult Authenticator::login(std::string_view email_in, std::string_view pas
     tx.commit();
     throw Error(ErrorKind::authentication, "this account is disabled; ask an administrator");
   }
+  if (!user->email_verified_at) {
+    // A registration (auth/self_service.hpp) whose emailed code was not entered yet. Said only
+    // after the right password, so that it tells nothing to someone who does not know it.
+    audit_.append({email, "login", "session", audit::Outcome::failure, "email not verified"});
+    tx.commit();
+    throw Error(ErrorKind::authentication,
+                fmt::format("the email address of this account is not verified yet: enter the "
+                            "code sent to it with csss user verify-email --email {} --code CODE "
+                            "(a new code: --resend)",
+                            email));
+  }
   db_.prepare("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?")
       .bind(1, user->id)
       .run();
@@ -283,7 +294,8 @@ LoginResult Authenticator::complete_otp(const std::optional<std::string>& pendin
   if (user && session && session->user_id == user->id) {
     auto st = db_.prepare(
         "SELECT id, salt, code_hash, expires_at, failed_attempts, used_at FROM otp_challenges "
-        "WHERE user_id = ? AND (session_id = ? OR ? = 'active') ORDER BY id DESC LIMIT 1");
+        "WHERE purpose = 'login' AND user_id = ? AND (session_id = ? OR ? = 'active') "
+        "ORDER BY id DESC LIMIT 1");
     st.bind_all(user->id, session->id, session->stage);
     if (st.step()) {
       ch = Challenge{st.get_int(0),
@@ -298,7 +310,7 @@ LoginResult Authenticator::complete_otp(const std::optional<std::string>& pendin
     throw fail("no pending login",
                fmt::format("no login on this terminal is waiting for a code; {}", start_again));
   }
-  const bool matches = crypto::constant_time_equal(code_hash(ch->salt, code), ch->hash);
+  const bool matches = crypto::constant_time_equal(otp_code_hash(ch->salt, code), ch->hash);
   if (ch->used_at && matches) {
     throw fail("code reused", fmt::format("this code has already been used; {}", start_again));
   }

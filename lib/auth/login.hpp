@@ -23,6 +23,9 @@ struct LoginResult {
   User user;
 };
 
+// The salted SHA-256 under which an emailed one-time code is stored (otp_challenges.code_hash).
+std::string otp_code_hash(std::string_view salt, std::string_view code);
+
 // "ad***n@example.org": enough for people to recognise their address, not enough to harvest it.
 std::string mask_email(std::string_view email);
 

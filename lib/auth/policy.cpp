@@ -46,6 +46,12 @@ constexpr std::array kRules{
                false},
     PolicyRule{Action::read_audit, "read_audit", "read and verify the audit log", false, false,
                false, true, false},
+    PolicyRule{Action::edit_own_profile, "edit_own_profile",
+               "see and change one's own profile (csss user profile)", true, true, true, true,
+               false},
+    PolicyRule{Action::run_maintenance, "run_maintenance",
+               "purge expired codes and sessions (csss maintenance)", false, false, false, true,
+               false},
 };
 
 const PolicyRule& rule_for(Action action) noexcept {

@@ -29,6 +29,8 @@ enum class Action {
   approve_report,       // approve and send the report
   download_own_report,  // a patient's own approved report
   download_any_report,  // any patient's report
+  edit_own_profile,     // see and change one's own name, phone and (patients) date of birth
+  run_maintenance,      // purge expired codes, ended sessions and old rate-limit records
 };
 
 struct PolicyRule {

@@ -45,6 +45,8 @@ const KeySpec kKeys[] = {
     {"otp.ttl_minutes", Type::integer, "10", "how long an emailed one-time code is valid", 1, 60},
     {"otp.max_attempts", Type::integer, "5", "wrong codes allowed before a new code is needed", 1,
      20},
+    {"account.codes_per_hour", Type::integer, "3",
+     "codes emailed to one address per hour, for each of registration and password reset", 1, 100},
     {"scan.max_file_mb", Type::integer, "64", "the largest scan file accepted, in MiB", 1, 4096},
     {"scan.max_megapixels", Type::integer, "100",
      "the most pixels a scan may declare, in millions (checked before decoding)", 1, 1000},

@@ -26,6 +26,8 @@ int exit_code(ErrorKind kind) noexcept {
       return 130;  // 128 + SIGINT, as shells report an interrupted command
     case ErrorKind::incomplete:
       return 10;
+    case ErrorKind::rate_limited:
+      return 11;
   }
   return 1;
 }
@@ -54,6 +56,8 @@ std::string_view to_string(ErrorKind kind) noexcept {
       return "interrupted";
     case ErrorKind::incomplete:
       return "incomplete";
+    case ErrorKind::rate_limited:
+      return "rate_limited";
   }
   return "internal";
 }

@@ -20,6 +20,7 @@ enum class ErrorKind {
   integrity,       // a verification found tampered or inconsistent records
   interrupted,     // stopped by SIGINT/SIGTERM; the work done so far is kept and can be resumed
   incomplete,      // a batch ran to its end, but some files were rejected or not analysed
+  rate_limited,    // too many requests of a kind (emailed codes) in the last hour; try again later
 };
 
 // The exception every lib/ function throws for an error a user can cause or fix. Anything else

@@ -26,6 +26,7 @@ constexpr const char* kUnsetVariables[] = {
     "CSSS_PASSWORD_MIN_LENGTH",
     "CSSS_OTP_TTL_MINUTES",
     "CSSS_OTP_MAX_ATTEMPTS",
+    "CSSS_ACCOUNT_CODES_PER_HOUR",
     "CSSS_MAIL_FROM",
     "CSSS_SMTP_URL",
     "CSSS_SMTP_USER",

@@ -62,6 +62,13 @@ TEST_CASE("every command's --help exits 0 and shows an example of that command")
       {"user", "enable"},
       {"user", "unlock"},
       {"user", "passwd"},
+      {"user", "register"},
+      {"user", "verify-email"},
+      {"user", "forgot-password"},
+      {"user", "reset-password"},
+      {"user", "profile"},
+      {"maintenance"},
+      {"maintenance", "purge"},
       {"audit"},
       {"audit", "list"},
       {"audit", "verify"},
@@ -101,7 +108,7 @@ TEST_CASE("the top-level help lists the commands and the exit codes") {
   CHECK(contains(r.out, "--quiet"));
   for (const char* code : {"0 success", "1 internal error", "2 usage", "3 not logged in",
                            "4 permission denied", "5 invalid input", "6 not found", "7 conflict",
-                           "8 store, file or mail error", "9 integrity"}) {
+                           "8 store, file or mail error", "9 integrity", "11 too many"}) {
     CHECK(contains(r.out, code));
   }
   CHECK_OK(cli.run({"-h"}));

@@ -31,6 +31,10 @@ const Expected kMatrix[] = {
     {"view_users", "list accounts", false, false, false, true, false},
     {"manage_models", "import models", false, false, false, true, false},
     {"read_audit", "read and verify the audit log", false, false, false, true, false},
+    {"edit_own_profile", "see and change one's own profile (csss user profile)", true, true, true,
+     true, false},
+    {"run_maintenance", "purge expired codes and sessions (csss maintenance)", false, false, false,
+     true, false},
 };
 
 std::string mark(bool b) {

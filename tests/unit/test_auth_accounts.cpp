@@ -213,6 +213,7 @@ TEST_CASE("auth::AuthSettings::from") {
   CHECK(s.password_min_length == 12);
   CHECK(s.otp_ttl_minutes == 10);
   CHECK(s.otp_max_attempts == 5);
+  CHECK(s.codes_per_hour == 3);
   CHECK(s.mail_from == "CSSS <no-reply@csss.local>");
 }
 

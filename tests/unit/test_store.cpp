@@ -380,23 +380,27 @@ TEST_CASE("store migration 5: users rebuilt for the importer role, every row and
   const fs::path path = tmp / "csss.db";
   make_version4_store(path);
   std::map<std::string, std::string> before;
+  std::map<std::string, std::string> columns;  // version 4's, which later migrations keep
   {
     RawDb raw(path);
-    for (const std::string& t : kVersion4Tables)
-      before[t] = raw.dump("SELECT * FROM " + t + " ORDER BY 1, 2");
+    for (const std::string& t : kVersion4Tables) {
+      columns[t] = raw.dump("SELECT group_concat(name, ', ') FROM pragma_table_info('" + t + "')");
+      columns[t].resize(columns[t].size() - 2);  // the dump's "|\n"
+      before[t] = raw.dump("SELECT " + columns[t] + " FROM " + t + " ORDER BY 1, 2");
+    }
     CHECK(before["users"].find("Zoë") != std::string::npos);
   }
 
   {
     Database db = Database::open(path, OpenMode::existing);
-    CHECK(db.schema_version() == 5);
+    CHECK(db.schema_version() == latest_schema_version());
     CHECK(query_int(db, "PRAGMA foreign_keys") == 1);  // back on after the rebuild
   }
   RawDb raw(path);
   SUBCASE("every row of every table is kept, unchanged") {
     for (const std::string& t : kVersion4Tables) {
       CAPTURE(t);
-      CHECK(raw.dump("SELECT * FROM " + t + " ORDER BY 1, 2") == before[t]);
+      CHECK(raw.dump("SELECT " + columns[t] + " FROM " + t + " ORDER BY 1, 2") == before[t]);
     }
   }
   SUBCASE("the references still name users, and all of them hold") {
@@ -495,4 +499,62 @@ TEST_CASE("store migrations: a store already migrated by another process is left
   CHECK(count_users(second) == 5);
   CHECK(query_int(second, "PRAGMA foreign_keys") == 1);
   CHECK_THROWS_AS((void)migration_sql(latest_schema_version() + 1), csss::Error);
+}
+
+TEST_CASE("store migration 6: verified emails, phones, and codes of every purpose in one table") {
+  TempDir tmp;
+  const fs::path path = tmp / "csss.db";
+  make_version4_store(path);
+  Database db = Database::open(path, OpenMode::existing);
+  CHECK(db.schema_version() >= 6);
+  SUBCASE("accounts that existed count as verified when they were created") {
+    CHECK(query_int(db, "SELECT count(*) FROM users WHERE email_verified_at IS NOT created_at") ==
+          0);
+    CHECK(query_int(db, "SELECT count(*) FROM users WHERE phone IS NOT NULL") == 0);
+  }
+  SUBCASE("an admin login code is kept, as a 'login' code of its account's email") {
+    CHECK(query_text(db,
+                     "SELECT purpose || ' ' || email || ' ' || session_id || ' ' || user_id || ' ' "
+                     "|| code_hash || ' ' || expires_at || ' ' || failed_attempts FROM "
+                     "otp_challenges WHERE id = 1") == "login admin@example.org 2 1 codehash 30 1");
+  }
+  SUBCASE("a login code needs its session and account; an email code has no session") {
+    check_error(
+        [&] {
+          db.exec(
+              "INSERT INTO otp_challenges (purpose, email, user_id, salt, code_hash, created_at, "
+              "expires_at) VALUES ('login', 'a@example.org', 2, 's', 'h', 0, 1)");
+        },
+        ErrorKind::conflict, "CHECK");
+    check_error(
+        [&] {
+          db.exec(
+              "INSERT INTO otp_challenges (purpose, email, session_id, user_id, salt, code_hash, "
+              "created_at, expires_at) VALUES ('reset_password', 'a@example.org', 1, 2, 's', "
+              "'h', 0, 1)");
+        },
+        ErrorKind::conflict, "CHECK");
+    check_error(
+        [&] {
+          db.exec(
+              "INSERT INTO otp_challenges (purpose, email, salt, code_hash, created_at, "
+              "expires_at) VALUES ('unlock', 'a@example.org', 's', 'h', 0, 1)");
+        },
+        ErrorKind::conflict, "CHECK");
+    // A decoy: an email code of no account.
+    db.exec(
+        "INSERT INTO otp_challenges (purpose, email, salt, code_hash, created_at, expires_at) "
+        "VALUES ('reset_password', 'nobody@example.org', 's', 'h', 0, 1)");
+    db.exec(
+        "INSERT INTO email_code_requests (email, purpose, created_at) VALUES "
+        "('nobody@example.org', 'reset_password', 0)");
+  }
+  SUBCASE("a phone is + and 7 to 15 digits") {
+    db.exec("UPDATE users SET phone = '+441234567' WHERE id = 2");
+    for (const std::string bad : {"441234567", "+44 1234567", "+123456", "+1234567890123456"}) {
+      CAPTURE(bad);
+      check_error([&] { db.exec("UPDATE users SET phone = '" + bad + "' WHERE id = 2"); },
+                  ErrorKind::conflict, "CHECK");
+    }
+  }
 }

@@ -18,7 +18,7 @@ constexpr ErrorKind kAllKinds[] = {
     ErrorKind::invalid_input,  ErrorKind::not_found,
     ErrorKind::conflict,       ErrorKind::io,
     ErrorKind::integrity,      ErrorKind::interrupted,
-    ErrorKind::incomplete,
+    ErrorKind::incomplete,     ErrorKind::rate_limited,
 };
 
 }  // namespace
@@ -36,6 +36,7 @@ TEST_CASE("util::exit_code") {
     CHECK(csss::exit_code(ErrorKind::integrity) == 9);
     CHECK(csss::exit_code(ErrorKind::interrupted) == 130);
     CHECK(csss::exit_code(ErrorKind::incomplete) == 10);
+    CHECK(csss::exit_code(ErrorKind::rate_limited) == 11);
   }
   SUBCASE("codes are distinct and never 0 (success)") {
     std::set<int> codes;
@@ -58,6 +59,7 @@ TEST_CASE("util::to_string(ErrorKind)") {
   CHECK(csss::to_string(ErrorKind::io) == "io");
   CHECK(csss::to_string(ErrorKind::integrity) == "integrity");
   CHECK(csss::to_string(ErrorKind::interrupted) == "interrupted");
+  CHECK(csss::to_string(ErrorKind::rate_limited) == "rate_limited");
   CHECK(csss::to_string(ErrorKind::incomplete) == "incomplete");
 }
 
