@@ -30,5 +30,6 @@ void setup_reject(CLI::App& app, Context& ctx);
 void setup_return(CLI::App& app, Context& ctx);
 void setup_report(CLI::App& app, Context& ctx);
 void setup_batch(CLI::App& app, Context& ctx);
+void setup_patient(CLI::App& app, Context& ctx);
 
 }  // namespace csss::cli

@@ -25,13 +25,14 @@ struct CommandEntry {
 
 // Every top-level command, in the order --help lists them.
 constexpr CommandEntry kCommands[] = {
-    {csss::cli::setup_init},    {csss::cli::setup_login},  {csss::cli::setup_logout},
-    {csss::cli::setup_whoami},  {csss::cli::setup_upload}, {csss::cli::setup_scans},
-    {csss::cli::setup_analyze}, {csss::cli::setup_verify}, {csss::cli::setup_prescribe},
-    {csss::cli::setup_approve}, {csss::cli::setup_reject}, {csss::cli::setup_return},
-    {csss::cli::setup_report},  {csss::cli::setup_batch},  {csss::cli::setup_model},
-    {csss::cli::setup_user},    {csss::cli::setup_token},  {csss::cli::setup_audit},
-    {csss::cli::setup_roles},   {csss::cli::setup_config}, {csss::cli::setup_train_eval},
+    {csss::cli::setup_init},       {csss::cli::setup_login},  {csss::cli::setup_logout},
+    {csss::cli::setup_whoami},     {csss::cli::setup_upload}, {csss::cli::setup_scans},
+    {csss::cli::setup_analyze},    {csss::cli::setup_verify}, {csss::cli::setup_prescribe},
+    {csss::cli::setup_approve},    {csss::cli::setup_reject}, {csss::cli::setup_return},
+    {csss::cli::setup_report},     {csss::cli::setup_batch},  {csss::cli::setup_patient},
+    {csss::cli::setup_model},      {csss::cli::setup_user},   {csss::cli::setup_token},
+    {csss::cli::setup_audit},      {csss::cli::setup_roles},  {csss::cli::setup_config},
+    {csss::cli::setup_train_eval},
 };
 
 // Global options whose value is the next argument.

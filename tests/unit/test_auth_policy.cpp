@@ -30,7 +30,8 @@ constexpr Action kAllActions[] = {
     Action::add_clinical_notes,  Action::add_prescription,    Action::approve_report,
     Action::download_own_report, Action::download_any_report, Action::upload_for_patient,
     Action::import_scans,        Action::view_own_scans,      Action::view_any_scan,
-    Action::manage_models,
+    Action::manage_models,       Action::view_own_record,     Action::view_any_patient,
+    Action::manage_patients,     Action::note_ai_results,
 };
 
 struct ExpectedRule {
@@ -47,8 +48,12 @@ constexpr ExpectedRule kMatrix[] = {
     {Action::import_scans, "import_scans", /*       */ false, true, true, true, true},
     {Action::view_own_scans, "view_own_scans", /*   */ true, false, false, false, false},
     {Action::view_any_scan, "view_any_scan", /*     */ false, true, true, true, false},
+    {Action::view_own_record, "view_own_record", /* */ true, false, false, false, false},
+    {Action::view_any_patient, "view_any_patient", /**/ false, true, true, true, false},
+    {Action::manage_patients, "manage_patients", /* */ false, true, false, true, false},
     {Action::run_analysis, "run_analysis", /*       */ false, true, false, false, true},
     {Action::add_clinical_notes, "add_clinical_notes", false, true, false, false, false},
+    {Action::note_ai_results, "note_ai_results", /* */ false, true, true, false, false},
     {Action::add_prescription, "add_prescription", /**/ false, false, true, false, false},
     {Action::approve_report, "approve_report", /*   */ false, false, false, true, false},
     {Action::download_own_report, "download_own_report", true, false, false, false, false},
