@@ -259,7 +259,7 @@ TEST_CASE("auth::require") {
           ++denied;
       }
     }
-    CHECK(denied == 54);  // 16 actions x 5 roles = 80 cells, 26 of them allowed
+    CHECK(denied == 66);  // 20 actions x 5 roles = 100 cells, 34 of them allowed
     csss::audit::Filter filter;
     filter.action = "access.denied";
     CHECK(audit.list(filter).size() == denied);
