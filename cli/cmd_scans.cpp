@@ -90,6 +90,9 @@ void run_show(const std::string& id, Context& ctx) {
   doc["history"] = nlohmann::json::array();
   for (const auto& e : r.history)
     doc["history"].push_back(history_json(e));
+  doc["notes"] = nlohmann::json::array();
+  for (const auto& n : r.notes)
+    doc["notes"].push_back(note_json(n));
   std::string text = fmt::format(
       "Scan {}\nPatient:     {}\nStatus:      {}\nFormat:      {} {}x{}{}\nModality:    {}\n"
       "Body part:   {}\nUploaded:    {} ({})\n",
@@ -119,6 +122,11 @@ void run_show(const std::string& id, Context& ctx) {
         text += fmt::format("  Prescription: {}\n", content["text"].get<std::string>());
     }
   }
+  if (!r.notes.empty()) {
+    text += "\nNotes on the AI results\n";
+    for (const auto& n : r.notes)
+      text += note_text(n);
+  }
   if (!r.history.empty()) {
     text += "\nHistory\n";
     for (const auto& e : r.history) {
@@ -128,6 +136,36 @@ void run_show(const std::string& id, Context& ctx) {
     }
   }
   ctx.result(doc, text);
+}
+
+struct NoteOptions {
+  std::string text;
+  std::string analysis;
+};
+
+void run_note(const std::string& id, const NoteOptions& opt, Context& ctx) {
+  const auth::Principal who = ctx.require_login();
+  auto scans = ctx.scans();
+  workflow::Workflow flow(ctx.db(), ctx.clock(), ctx.audit(), scans);
+  const workflow::Note n = flow.add_note(who, id, opt.text, opt.analysis);
+  ctx.result(note_json(n), ctx.options().quiet
+                               ? ""
+                               : fmt::format("Added note {} on AI result {} of scan {}\n", n.id,
+                                             n.analysis_id, n.scan_id));
+}
+
+void run_notes(const std::string& id, Context& ctx) {
+  const auth::Principal who = ctx.require_login();
+  auto scans = ctx.scans();
+  workflow::Workflow flow(ctx.db(), ctx.clock(), ctx.audit(), scans);
+  const workflow::Record r = flow.record(who, id);
+  nlohmann::json doc = nlohmann::json::array();
+  std::string text;
+  for (const auto& n : r.notes) {
+    doc.push_back(note_json(n));
+    text += note_text(n);
+  }
+  ctx.result(doc, r.notes.empty() ? "No notes on this scan's AI results.\n" : text);
 }
 
 void run_check(const std::string& id, Context& ctx) {
@@ -177,6 +215,23 @@ void setup_scans(CLI::App& app, Context& ctx) {
       "Exit 0 when valid, 9 naming each mismatch otherwise.\n\n"
       "Example:\n  csss scans check 3f0c1e9a-7b6d-4c21-9a53-0d6f2b8e4a17");
   check->callback([id, &ctx] { run_check(*id, ctx); });
+  auto note_opt = std::make_shared<NoteOptions>();
+  CLI::App* note = cmd->add_subcommand(
+      "note", "Add a note on a scan's AI result, kept with your name and the time (never changed)");
+  note->add_option("id", *id, "The scan's ID")->required();
+  note->add_option("--text", note_opt->text, "The note (line breaks allowed)")->required();
+  note->add_option("--analysis", note_opt->analysis,
+                   "The AI result noted on (its ID in csss scans show); default: the latest");
+  note->footer(
+      "Doctors and pharmacists add notes; whoever may see the scan reads them (csss scans notes,\n"
+      "csss scans show, csss patient history).\n\n"
+      "Example:\n"
+      "  csss scans note 3f0c1e9a-7b6d-4c21-9a53-0d6f2b8e4a17 --text 'Overlay misses the apex.'");
+  note->callback([id, note_opt, &ctx] { run_note(*id, *note_opt, ctx); });
+  CLI::App* notes = cmd->add_subcommand("notes", "List the notes on a scan's AI results");
+  notes->add_option("id", *id, "The scan's ID")->required();
+  notes->footer("Example:\n  csss scans notes 3f0c1e9a-7b6d-4c21-9a53-0d6f2b8e4a17 --json");
+  notes->callback([id, &ctx] { run_notes(*id, ctx); });
   cmd->callback([cmd, opt, &ctx] {
     if (cmd->get_subcommands().empty())
       run_list(*opt, ctx);

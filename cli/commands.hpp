@@ -32,5 +32,6 @@ void setup_report(CLI::App& app, Context& ctx);
 void setup_batch(CLI::App& app, Context& ctx);
 void setup_ask(CLI::App& app, Context& ctx);
 void setup_maintenance(CLI::App& app, Context& ctx);
+void setup_patient(CLI::App& app, Context& ctx);
 
 }  // namespace csss::cli

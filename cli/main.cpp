@@ -32,7 +32,7 @@ constexpr CommandEntry kCommands[] = {
     {csss::cli::setup_report},      {csss::cli::setup_batch},  {csss::cli::setup_model},
     {csss::cli::setup_user},        {csss::cli::setup_token},  {csss::cli::setup_audit},
     {csss::cli::setup_roles},       {csss::cli::setup_config}, {csss::cli::setup_train_eval},
-    {csss::cli::setup_maintenance}, {csss::cli::setup_ask},
+    {csss::cli::setup_maintenance}, {csss::cli::setup_ask},    {csss::cli::setup_patient},
 };
 
 // Global options whose value is the next argument.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "format.hpp"
+#include "util/strings.hpp"
 
 namespace csss::cli {
 
@@ -34,6 +35,23 @@ nlohmann::json history_json(const workflow::HistoryEvent& e) {
   return {{"step", e.step},     {"from", e.from_status},
           {"to", e.to_status},  {"by", {{"name", e.actor_name}, {"role", e.actor_role}}},
           {"reason", e.reason}, {"at", json_time(e.at)}};
+}
+
+nlohmann::json note_json(const workflow::Note& n) {
+  return {{"id", n.id},
+          {"scan_id", n.scan_id},
+          {"analysis_id", n.analysis_id},
+          {"author", {{"name", n.author_name}, {"role", n.author_role}}},
+          {"at", json_time(n.at)},
+          {"text", n.text}};
+}
+
+std::string note_text(const workflow::Note& n) {
+  std::string text = fmt::format("Note {} by {} ({}) at {} on AI result {}\n", n.id, n.author_name,
+                                 n.author_role, format_time(n.at), n.analysis_id);
+  for (const std::string& line : util::split(n.text, '\n'))
+    text += fmt::format("  {}\n", line);
+  return text;
 }
 
 }  // namespace csss::cli

@@ -22,6 +22,10 @@ enum class Action {
   import_scans,         // import scans in bulk (csss batch import)
   view_own_scans,       // see one's own scans and their results
   view_any_scan,        // see any patient's scans and results
+  view_own_record,      // a patient's own patient record and history
+  view_any_patient,     // list patient records; see any record and its history
+  manage_patients,      // add patient records and change them (contact, history, account link)
+  note_ai_results,      // add a note on an AI result (a prediction)
   manage_models,        // import models
   run_analysis,         // run the AI model on a scan
   add_clinical_notes,   // verify an AI result with clinical notes

@@ -96,12 +96,16 @@ fs::path Reports::key_file() const {
   return scans_.data_dir() / "keys" / "reports.key";
 }
 
-std::optional<StoredReport> Reports::find(const std::string& scan_id) const {
-  auto st = db_.prepare(fmt::format("SELECT {} FROM reports WHERE scan_id = ?", kReportColumns));
+std::optional<StoredReport> find_stored(store::Database& db, const std::string& scan_id) {
+  auto st = db.prepare(fmt::format("SELECT {} FROM reports WHERE scan_id = ?", kReportColumns));
   st.bind(1, scan_id);
   if (!st.step())
     return std::nullopt;
   return read_report(st);
+}
+
+std::optional<StoredReport> Reports::find(const std::string& scan_id) const {
+  return find_stored(db_, scan_id);
 }
 
 ReportContent Reports::gather(const auth::Principal& who, const std::string& scan_id, bool draft) {

@@ -135,6 +135,10 @@ class Reports {
   ReportSettings settings_;
 };
 
+// The stored report of a scan the caller has read already (Scans::get or Scans::list decided
+// access), or nullopt before one is issued; reads only.
+std::optional<StoredReport> find_stored(store::Database& db, const std::string& scan_id);
+
 // "application/pdf" bytes are `report-<scan ID>.pdf`; FHIR `report-<scan ID>.fhir.json`.
 std::string default_file_name(const std::string& scan_id, Format format);
 

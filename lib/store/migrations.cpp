@@ -377,6 +377,48 @@ CREATE TABLE email_code_requests (
 ) STRICT;
 CREATE INDEX email_code_requests_email ON email_code_requests (email, purpose, created_at);
 )sql"},
+    Migration{7, R"sql(
+-- Patient records (lib/patients, issue 8; migration 6 was the accounts part). A record is not a login account: batch imports create
+-- records without one, and a patient account is linked to at most one record (user_id, UNIQUE
+-- since migration 2). external_id is the medical record number (MRN): the DICOM PatientID or the
+-- manifest's patient_id of imported scans, by which an import finds the record again; from now on
+-- it is unique. Imports already created at most one record per ID (the lookup and the insert share
+-- one write transaction); should a store hold two anyway, the later ones get '#<record number>'
+-- appended rather than the migration failing.
+UPDATE patients SET external_id = external_id || '#' || id
+  WHERE external_id IS NOT NULL AND id NOT IN (
+    SELECT min(id) FROM patients WHERE external_id IS NOT NULL GROUP BY external_id);
+CREATE UNIQUE INDEX patients_mrn ON patients (external_id);
+ALTER TABLE patients ADD COLUMN sex TEXT NOT NULL DEFAULT 'unknown'
+  CHECK (sex IN ('female', 'male', 'other', 'unknown'));
+ALTER TABLE patients ADD COLUMN phone TEXT;
+ALTER TABLE patients ADD COLUMN contact_email TEXT;  -- for contact; the login is users.email
+ALTER TABLE patients ADD COLUMN address TEXT;
+ALTER TABLE patients ADD COLUMN history TEXT NOT NULL DEFAULT '';  -- free-text medical history
+ALTER TABLE patients ADD COLUMN updated_at INTEGER;
+UPDATE patients SET updated_at = created_at;
+-- Every insert path (accounts, uploads, imports, csss patient add) gets updated_at = created_at.
+CREATE TRIGGER patients_updated_at_default AFTER INSERT ON patients WHEN NEW.updated_at IS NULL
+BEGIN UPDATE patients SET updated_at = NEW.created_at WHERE id = NEW.id; END;
+
+-- Notes on an AI result (a prediction), by clinical staff: kept with the author's printed name and
+-- role and the time, never changed or deleted.
+CREATE TABLE analysis_notes (
+  id          INTEGER PRIMARY KEY,
+  analysis_id TEXT NOT NULL REFERENCES analyses (id),
+  scan_id     TEXT NOT NULL REFERENCES scans (id),
+  author_id   INTEGER NOT NULL REFERENCES users (id),
+  author_name TEXT NOT NULL,
+  author_role TEXT NOT NULL,
+  text        TEXT NOT NULL CHECK (length(text) > 0),
+  created_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX analysis_notes_scan ON analysis_notes (scan_id, id);
+CREATE TRIGGER analysis_notes_no_update BEFORE UPDATE ON analysis_notes
+BEGIN SELECT RAISE(ABORT, 'notes on AI results cannot be changed'); END;
+CREATE TRIGGER analysis_notes_no_delete BEFORE DELETE ON analysis_notes
+BEGIN SELECT RAISE(ABORT, 'notes on AI results cannot be deleted'); END;
+)sql"},
 };
 
 }  // namespace

@@ -363,8 +363,12 @@ void Workflow::send_back(const auth::Principal& who, const std::string& scan_id,
 }
 
 Record Workflow::record(const auth::Principal& who, const std::string& scan_id) {
+  return record_of(scans_.get(who, scan_id));
+}
+
+Record Workflow::record_of(const scans::Scan& scan) const {
   Record r;
-  r.scan = scans_.get(who, scan_id);
+  r.scan = scan;
   r.analyses = scans_.analyses(r.scan);
   r.signatures = signatures_of(r.scan.id);
   auto st = db_.prepare(
@@ -375,7 +379,58 @@ Record Workflow::record(const auth::Principal& who, const std::string& scan_id) 
     r.history.push_back({st.get_text(0), st.get_text(1), st.get_text(2), st.get_text(3),
                          st.get_text(4), st.get_text(5), st.get_int(6)});
   }
+  auto notes = db_.prepare(
+      "SELECT id, scan_id, analysis_id, author_id, author_name, author_role, text, created_at "
+      "FROM analysis_notes WHERE scan_id = ? ORDER BY id");
+  notes.bind(1, r.scan.id);
+  while (notes.step()) {
+    r.notes.push_back({notes.get_int(0), notes.get_text(1), notes.get_text(2), notes.get_int(3),
+                       notes.get_text(4), notes.get_text(5), notes.get_text(6), notes.get_int(7)});
+  }
   return r;
+}
+
+Note Workflow::add_note(const auth::Principal& who, const std::string& scan_id,
+                        const std::string& text, const std::string& analysis_id) {
+  auth::require(who, auth::Action::note_ai_results, "scan:" + scan_id, audit_);
+  const scans::Scan scan = scans_.get(who, scan_id);
+  check_text(text, kMaxNotesBytes, "notes");
+  const auto analyses = scans_.analyses(scan);
+  if (analyses.empty()) {
+    throw Error(ErrorKind::conflict,
+                fmt::format("scan {} has no AI result yet to note on: run csss analyze {} first",
+                            scan.id, scan.id));
+  }
+  const scans::Analysis* target = &analyses.back();
+  if (!analysis_id.empty()) {
+    const auto it = std::find_if(analyses.begin(), analyses.end(),
+                                 [&](const scans::Analysis& a) { return a.id == analysis_id; });
+    if (it == analyses.end()) {
+      throw Error(ErrorKind::not_found,
+                  fmt::format("scan {} has no AI result '{}'", scan.id, analysis_id));
+    }
+    target = &*it;
+  }
+  Note n;
+  n.scan_id = scan.id;
+  n.analysis_id = target->id;
+  n.author_id = who.user_id;
+  n.author_name = who.full_name;
+  n.author_role = std::string(auth::to_string(who.role));
+  n.text = text;
+  n.at = clock_.now();
+  store::Transaction tx(db_);
+  db_.prepare(
+         "INSERT INTO analysis_notes (analysis_id, scan_id, author_id, author_name, author_role, "
+         "text, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(n.analysis_id, n.scan_id, n.author_id, n.author_name, n.author_role, n.text, n.at)
+      .run();
+  n.id = db_.last_insert_rowid();
+  audit_.append({who.email, "scan.note", "scan:" + scan.id, audit::Outcome::success,
+                 fmt::format("note {} on AI result {} ({} {})", n.id, target->id,
+                             target->model_name, target->model_version)});
+  tx.commit();
+  return n;
 }
 
 CheckResult Workflow::check(const auth::Principal& who, const std::string& scan_id) {

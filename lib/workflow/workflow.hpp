@@ -71,11 +71,25 @@ struct PrescribeRequest {
   bool addendum = false;
 };
 
+// A note of clinical staff on an AI result: kept with the author's printed name, role and the
+// time, never changed or deleted.
+struct Note {
+  std::int64_t id = 0;
+  std::string scan_id;
+  std::string analysis_id;
+  std::int64_t author_id = 0;
+  std::string author_name;
+  std::string author_role;
+  std::string text;
+  util::UnixSeconds at = 0;
+};
+
 struct Record {
   scans::Scan scan;
   std::vector<scans::Analysis> analyses;
   std::vector<Signature> signatures;  // oldest first
   std::vector<HistoryEvent> history;  // oldest first
+  std::vector<Note> notes;            // on the AI results, oldest first
 };
 
 struct CheckResult {
@@ -122,6 +136,16 @@ class Workflow {
 
   // The whole record, as far as the role may see it (patients: their own scans only). Audited.
   Record record(const auth::Principal& who, const std::string& scan_id);
+  // The whole record of a scan the caller has read already (Scans::get or Scans::list, which
+  // decided access and wrote the audit row); reads only.
+  Record record_of(const scans::Scan& scan) const;
+
+  // Adds a note on an AI result of the scan (Action note_ai_results): `analysis_id`, or the latest
+  // result when empty. Text as for verification notes (1..kMaxNotesBytes of UTF-8). Error
+  // (not_found) for an unknown scan or result, Error(conflict) when the scan has no AI result.
+  // One transaction with the audit row.
+  Note add_note(const auth::Principal& who, const std::string& scan_id, const std::string& text,
+                const std::string& analysis_id = "");
   // Recomputes the scan file's hash and every signature's content and record hashes, and checks
   // that each signed reference (the analysis verified, the verification prescribed for, ...)
   // still matches what it points to.

@@ -75,6 +75,14 @@ TEST_CASE("every command's --help exits 0 and shows an example of that command")
       {"roles"},
       {"config"},
       {"config", "show"},
+      {"patient"},
+      {"patient", "add"},
+      {"patient", "list"},
+      {"patient", "show"},
+      {"patient", "update"},
+      {"patient", "history"},
+      {"scans", "note"},
+      {"scans", "notes"},
   };
   for (const auto& command : commands) {
     std::string path = "csss";

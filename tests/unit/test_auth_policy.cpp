@@ -31,6 +31,8 @@ constexpr Action kAllActions[] = {
     Action::download_own_report, Action::download_any_report, Action::upload_for_patient,
     Action::import_scans,        Action::view_own_scans,      Action::view_any_scan,
     Action::manage_models,       Action::edit_own_profile,    Action::run_maintenance,
+    Action::view_own_record,     Action::view_any_patient,    Action::manage_patients,
+    Action::note_ai_results,
 };
 
 struct ExpectedRule {
@@ -47,8 +49,12 @@ constexpr ExpectedRule kMatrix[] = {
     {Action::import_scans, "import_scans", /*       */ false, true, true, true, true},
     {Action::view_own_scans, "view_own_scans", /*   */ true, false, false, false, false},
     {Action::view_any_scan, "view_any_scan", /*     */ false, true, true, true, false},
+    {Action::view_own_record, "view_own_record", /* */ true, false, false, false, false},
+    {Action::view_any_patient, "view_any_patient", /**/ false, true, true, true, false},
+    {Action::manage_patients, "manage_patients", /* */ false, true, false, true, false},
     {Action::run_analysis, "run_analysis", /*       */ false, true, false, false, true},
     {Action::add_clinical_notes, "add_clinical_notes", false, true, false, false, false},
+    {Action::note_ai_results, "note_ai_results", /* */ false, true, true, false, false},
     {Action::add_prescription, "add_prescription", /**/ false, false, true, false, false},
     {Action::approve_report, "approve_report", /*   */ false, false, false, true, false},
     {Action::download_own_report, "download_own_report", true, false, false, false, false},
@@ -256,7 +262,7 @@ TEST_CASE("auth::require") {
           ++denied;
       }
     }
-    CHECK(denied == 59);  // 18 actions x 5 roles = 90 cells, 31 of them allowed
+    CHECK(denied == 71);  // 22 actions x 5 roles = 110 cells, 39 of them allowed
     csss::audit::Filter filter;
     filter.action = "access.denied";
     CHECK(audit.list(filter).size() == denied);

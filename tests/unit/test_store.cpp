@@ -326,6 +326,7 @@ TEST_CASE("store::Statement") {
 
 namespace {
 
+// A dump of a table's rows as version 4 had them: later migrations add columns to patients.
 // Every table of schema version 4, and the ones among them that reference users (id).
 const std::vector<std::string> kVersion4Tables = {
     "users",       "login_throttle", "sessions", "otp_challenges",   "audit_log",
@@ -556,5 +557,68 @@ TEST_CASE("store migration 6: verified emails, phones, and codes of every purpos
       check_error([&] { db.exec("UPDATE users SET phone = '" + bad + "' WHERE id = 2"); },
                   ErrorKind::conflict, "CHECK");
     }
+  }
+}
+
+TEST_CASE("store migration 7: patient records get sex, contact, history and a unique MRN") {
+  TempDir tmp;
+  const fs::path path = tmp / "csss.db";
+  make_version4_store(path);
+  {
+    // Two records with one external ID (which imports never made, but a store might hold), and
+    // one without any.
+    RawDb raw(path);
+    raw.exec(
+        "INSERT INTO patients (id, full_name, external_id, created_at) VALUES "
+        "(2, 'Imported Twice', 'MRN-7', 40), (3, 'Imported Again', 'MRN-7', 41), "
+        "(4, 'No Number', NULL, 42)");
+  }
+  Database db = Database::open(path, OpenMode::existing);
+  CHECK(db.schema_version() == latest_schema_version());
+  RawDb raw(path);
+  // Every record kept; the second holder of an external ID gets its record number appended.
+  CHECK(raw.dump("SELECT id, full_name, external_id, sex, history, updated_at FROM patients "
+                 "ORDER BY id") ==
+        "1|Zoë Ñúñez|MRN-1|unknown||20|\n2|Imported Twice|MRN-7|unknown||40|\n"
+        "3|Imported Again|MRN-7#3|unknown||41|\n4|No Number|NULL|unknown||42|\n");
+  SUBCASE("the MRN is unique; records without one are many") {
+    check_error(
+        [&] {
+          db.exec(
+              "INSERT INTO patients (full_name, external_id, created_at) VALUES ('X', 'MRN-1', 1)");
+        },
+        ErrorKind::conflict, "UNIQUE");
+    db.exec("INSERT INTO patients (full_name, created_at) VALUES ('Y', 50)");
+    // A new record's updated_at starts as its created_at, whoever inserts it.
+    CHECK(query_int(db, "SELECT updated_at FROM patients WHERE full_name = 'Y'") == 50);
+  }
+  SUBCASE("sex is one of four words") {
+    check_error([&] { db.exec("UPDATE patients SET sex = 'f' WHERE id = 1"); }, ErrorKind::conflict,
+                "CHECK");
+    db.exec("UPDATE patients SET sex = 'female' WHERE id = 1");
+  }
+  SUBCASE("notes on AI results are append-only and name an AI result") {
+    db.exec(
+        "INSERT INTO analysis_notes (analysis_id, scan_id, author_id, author_name, author_role, "
+        "text, created_at) VALUES ('a1', 's1', 2, 'Dr Lee', 'doctor', 'Check the apex.', 50)");
+    check_error([&] { db.exec("UPDATE analysis_notes SET text = 'x'"); }, ErrorKind::conflict,
+                "cannot be changed");
+    check_error([&] { db.exec("DELETE FROM analysis_notes"); }, ErrorKind::conflict,
+                "cannot be deleted");
+    check_error(
+        [&] {
+          db.exec(
+              "INSERT INTO analysis_notes (analysis_id, scan_id, author_id, author_name, "
+              "author_role, text, created_at) VALUES ('nope', 's1', 2, 'Dr Lee', 'doctor', 'x', "
+              "50)");
+        },
+        ErrorKind::conflict, "FOREIGN KEY");
+    check_error(
+        [&] {
+          db.exec(
+              "INSERT INTO analysis_notes (analysis_id, scan_id, author_id, author_name, "
+              "author_role, text, created_at) VALUES ('a1', 's1', 2, 'Dr Lee', 'doctor', '', 50)");
+        },
+        ErrorKind::conflict, "CHECK");
   }
 }
