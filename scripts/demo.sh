@@ -192,6 +192,17 @@ as doctor scans check "$scan_id"
 step "The patient sees the scan and its result"
 as patient scans
 
+step "The patient's own record and history: scans, AI results, diagnosis, prescription, report"
+as patient patient history
+
+step "The records the import created (by medical record number), and a note on a prediction"
+as doctor patient list --mrn MRN-0001
+as doctor scans note "$scan_id" --text "Reviewed with the radiologist; agree with the AI result."
+
+step "Help in the terminal (csss ask; offline, typos tolerated, never medical advice)"
+"$CSSS" ask "how do I reset my pasword"
+"$CSSS" ask "do I have cancer?"
+
 step "The audit log: the last events, and its hash chain verified"
 as admin audit list --limit 8
 as admin audit verify

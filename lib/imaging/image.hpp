@@ -94,6 +94,20 @@ Probe probe(std::span<const std::uint8_t> bytes, const Limits& limits, std::stri
 // Never prints: GDCM's and OpenCV's diagnostics are silenced.
 Decoded decode(std::span<const std::uint8_t> bytes, const Limits& limits, std::string_view name);
 
+// While one exists, OpenCV runs every operation on the calling thread (no thread pool of its
+// own): for callers that decode on their own worker threads beside a model, where OpenCV's pool
+// would compete with both for the cores. The previous setting comes back when it is destroyed.
+class SequentialCodecs {
+ public:
+  SequentialCodecs();
+  ~SequentialCodecs();
+  SequentialCodecs(const SequentialCodecs&) = delete;
+  SequentialCodecs& operator=(const SequentialCodecs&) = delete;
+
+ private:
+  int previous_;
+};
+
 // PNG bytes of `image` (lossless, gray or RGB). Throws Error(invalid_input) for an empty or
 // inconsistent image.
 std::vector<std::uint8_t> encode_png(const Image& image);

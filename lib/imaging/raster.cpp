@@ -194,4 +194,12 @@ Image overlay_heatmap(const Image& base, std::span<const float> heat, int heat_w
   return to_image(blended);
 }
 
+SequentialCodecs::SequentialCodecs() : previous_(cv::getNumThreads()) {
+  cv::setNumThreads(0);
+}
+
+SequentialCodecs::~SequentialCodecs() {
+  cv::setNumThreads(previous_);
+}
+
 }  // namespace csss::imaging

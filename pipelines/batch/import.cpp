@@ -1,5 +1,6 @@
 #include "batch/import.hpp"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -241,6 +242,14 @@ class Models {
   std::map<std::string, inference::Manifest> manifests_;
 };
 
+// Lowers the calling thread's priority to nice 19 (Linux: per thread). The model's threads wait
+// for one another at every layer, so a decoding thread that takes a core from one of them in the
+// middle of a layer holds both up; at nice 19 the decoding runs while the model waits for its
+// next batch or for the store, and still makes progress on a busy machine.
+void yield_to_the_model() {
+  (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
+}
+
 std::string upper_trimmed(const std::string& text) {
   std::string out = util::trim(text);
   for (char& c : out)
@@ -291,6 +300,7 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   if (ec)
     throw Error(ErrorKind::io, fmt::format("{}: {}", options.dir.string(), ec.message()));
 
+  const imaging::SequentialCodecs sequential;  // the workers are the decoding's threads
   Models models(registry_, options.model);
   const auto jobs = static_cast<std::size_t>(options.jobs);
   const auto batch_size = static_cast<std::size_t>(options.batch_size);
@@ -438,6 +448,7 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   };
   std::atomic<std::size_t> workers_left{jobs};
   const auto worker = [&] {
+    yield_to_the_model();
     store::Database db = store::Database::open(store_path, store::OpenMode::existing);
     while (auto entry = entries.pop()) {
       if (abort || !results.push(examine(*entry, db)))
