@@ -162,10 +162,18 @@ void run_passwd(const UserOptions& opt, Context& ctx) {
 
 // The answer to a request that may have emailed a code: the same whether or not an account uses
 // the address.
-nlohmann::json code_request_json(const auth::CodeRequest& r) {
-  return {{"email", r.email},
-          {"code_sent_to", r.masked_email},
-          {"expires_at", json_time(r.expires_at)}};
+// The result of a command that emailed a code: the masked address and the expiry, then `next`
+// (what to do with the code) on a terminal.
+void code_sent(Context& ctx, const auth::CodeRequest& r, std::string_view lead,
+               std::string_view next) {
+  const nlohmann::json doc = {{"email", r.email},
+                              {"code_sent_to", r.masked_email},
+                              {"expires_at", json_time(r.expires_at)},
+                              {"status", "code_sent"}};
+  ctx.result(doc, ctx.options().quiet
+                      ? ""
+                      : fmt::format("{} 6-digit code was sent to {} (valid until {}).\n{}", lead,
+                                    r.masked_email, util::format_utc(r.expires_at), next));
 }
 
 void run_register(const UserOptions& opt, Context& ctx) {
@@ -179,14 +187,10 @@ void run_register(const UserOptions& opt, Context& ctx) {
       obtain_password(opt.password_stdin, fmt::format("New password for {}: ", email), true);
   const auth::CodeRequest r = ctx.self_service().register_patient(
       {email, name, auth::Role::patient, password, opt.birth_date});
-  nlohmann::json doc = code_request_json(r);
-  doc["status"] = "code_sent";
-  ctx.result(doc, ctx.options().quiet
-                      ? ""
-                      : fmt::format("Registration received. A 6-digit code was sent to {} (valid "
-                                    "until {}).\nThe account can be used once the code is "
-                                    "entered: csss user verify-email --email {} --code CODE\n",
-                                    r.masked_email, util::format_utc(r.expires_at), r.email));
+  code_sent(ctx, r, "Registration received. A",
+            fmt::format("The account can be used once the code is entered: csss user "
+                        "verify-email --email {} --code CODE\n",
+                        r.email));
 }
 
 void run_verify_email(const UserOptions& opt, Context& ctx) {
@@ -197,14 +201,7 @@ void run_verify_email(const UserOptions& opt, Context& ctx) {
   }
   if (opt.resend) {
     const auth::CodeRequest r = ctx.self_service().resend_verification(opt.email);
-    nlohmann::json doc = code_request_json(r);
-    doc["status"] = "code_sent";
-    ctx.result(doc, ctx.options().quiet
-                        ? ""
-                        : fmt::format("If a registration with this address is waiting for its "
-                                      "code, a new 6-digit code was sent to {} (valid until "
-                                      "{}).\n",
-                                      r.masked_email, util::format_utc(r.expires_at)));
+    code_sent(ctx, r, "If a registration with this address is waiting for its code, a new", "");
     return;
   }
   const auth::User u = ctx.self_service().verify_email(opt.email, opt.code);
@@ -217,14 +214,10 @@ void run_verify_email(const UserOptions& opt, Context& ctx) {
 
 void run_forgot_password(const UserOptions& opt, Context& ctx) {
   const auth::CodeRequest r = ctx.self_service().request_password_reset(opt.email);
-  nlohmann::json doc = code_request_json(r);
-  doc["status"] = "code_sent";
-  ctx.result(doc, ctx.options().quiet
-                      ? ""
-                      : fmt::format("If an account uses this address, a 6-digit code was sent to "
-                                    "{} (valid until {}).\nSet a new password with: csss user "
-                                    "reset-password --email {} --code CODE\n",
-                                    r.masked_email, util::format_utc(r.expires_at), r.email));
+  code_sent(ctx, r, "If an account uses this address, a",
+            fmt::format("Set a new password with: csss user reset-password --email {} --code "
+                        "CODE\n",
+                        r.email));
 }
 
 void run_reset_password(const UserOptions& opt, Context& ctx) {
