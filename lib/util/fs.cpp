@@ -74,6 +74,30 @@ void ensure_private_dir(const fs::path& dir) {
   ::chmod(dir.c_str(), 0700);
 }
 
+namespace {
+
+// Writes all of `content` to `fd`; on failure removes `created` (the file being written) and
+// throws Error(io) naming `path`.
+void write_all(int fd, std::string_view content, const fs::path& path, const fs::path& created) {
+  const char* p = content.data();
+  std::size_t left = content.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      const int err = errno;
+      ::unlink(created.c_str());
+      throw Error(ErrorKind::io,
+                  fmt::format("cannot write {}: {}", path.string(), errno_text(err)));
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace
+
 void write_private_file(const fs::path& path, std::string_view content) {
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   const fs::path tmp =
@@ -83,21 +107,7 @@ void write_private_file(const fs::path& path, std::string_view content) {
     throw Error(ErrorKind::io,
                 fmt::format("cannot write {}: {}", path.string(), errno_text(errno)));
   }
-  const char* p = content.data();
-  std::size_t left = content.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd.get(), p, left);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      const int err = errno;
-      ::unlink(tmp.c_str());
-      throw Error(ErrorKind::io,
-                  fmt::format("cannot write {}: {}", path.string(), errno_text(err)));
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
+  write_all(fd.get(), content, path, tmp);
   if (::fsync(fd.get()) != 0 || ::close(fd.release()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
@@ -119,21 +129,7 @@ void write_new_private_file_unsynced(const fs::path& path, std::string_view cont
     throw Error(ErrorKind::io,
                 fmt::format("cannot write {}: {}", path.string(), errno_text(errno)));
   }
-  const char* p = content.data();
-  std::size_t left = content.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd.get(), p, left);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      const int err = errno;
-      ::unlink(path.c_str());
-      throw Error(ErrorKind::io,
-                  fmt::format("cannot write {}: {}", path.string(), errno_text(err)));
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
+  write_all(fd.get(), content, path, path);
   if (::close(fd.release()) != 0) {
     const int err = errno;
     ::unlink(path.c_str());
