@@ -257,9 +257,8 @@ std::string upper_trimmed(const std::string& text) {
   return out;
 }
 
-// The reason in an imaging error, without the file name it starts with.
-std::string reason_of(const Error& e, const std::string& file) {
-  std::string reason = e.what();
+// An error's reason for the summary, without the file name an imaging error starts with.
+std::string reason_of(std::string reason, const std::string& file) {
   if (reason.starts_with(file + ": "))
     reason = reason.substr(file.size() + 2);
   return reason;
@@ -309,15 +308,13 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   Channel<Batch> to_model(1);            // a batch waits while the model runs the one before
   std::atomic<bool> abort{false};
   std::atomic<bool> interrupted{false};
-  std::mutex walk_problems_mutex;
-  std::vector<Problem> walk_problems;
+  std::vector<Problem> walk_problems;  // the walker's; read once it has been joined
 
   // The walk: streaming, on its own thread, stopped by `stop`.
   const auto walker = [&] {
     std::error_code wec;
     for (; walk != fs::recursive_directory_iterator(); walk.increment(wec)) {
       if (wec) {
-        const std::lock_guard lock(walk_problems_mutex);
         walk_problems.push_back({"", fmt::format("the walk stopped early: {}", wec.message())});
         break;
       }
@@ -420,7 +417,7 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
           std::move(patient)};
     } catch (const Error& e) {
       item.kind = Item::Kind::rejected;
-      item.reason = reason_of(e, item.file);
+      item.reason = reason_of(e.what(), item.file);
       item.request.reset();
     }
     return item;
@@ -493,7 +490,10 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   };
 
   std::vector<std::thread> threads;
+  // Stops and joins every thread: at the end of the run (when all is done, nothing is cut short)
+  // and, through `joiner`, when this thread leaves by an exception.
   const auto finish_threads = [&] {
+    abort = true;
     entries.close();
     results.close();
     to_model.close();
@@ -503,12 +503,9 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
     }
   };
   struct Joiner {
-    std::function<void()> fn;
-    ~Joiner() { fn(); }
-  } joiner{[&] {
-    abort = true;
-    finish_threads();
-  }};
+    const decltype(finish_threads)& finish;
+    ~Joiner() { finish(); }
+  } joiner{finish_threads};
   threads.emplace_back(guarded(walker));
   for (std::size_t i = 0; i < jobs; ++i)
     threads.emplace_back(guarded(worker));
@@ -561,8 +558,7 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
     for (std::size_t i = 0; i < stored.size(); ++i) {
       Item& item = group_items[i];
       if (!stored[i].outcome) {
-        sum.rejected.push_back(
-            {item.file, reason_of(Error(stored[i].error_kind, stored[i].error), item.file)});
+        sum.rejected.push_back({item.file, reason_of(stored[i].error, item.file)});
         continue;
       }
       const scans::UploadOutcome& out = *stored[i].outcome;
@@ -664,8 +660,6 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
     if (group.size() >= batch_size || results.empty())
       store_group();
   }
-  joiner.fn = [] {};
-  abort = false;
   finish_threads();
   if (failure)
     std::rethrow_exception(failure);
