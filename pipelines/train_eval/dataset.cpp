@@ -7,9 +7,11 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
+#include "crypto/hash.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/strings.hpp"
@@ -116,6 +118,29 @@ void add_folder(Dataset& data, const fs::path& part_dir, Split split) {
   }
 }
 
+// Files with the same bytes (data sets gathered from several sources hold copies) must not
+// straddle the parts, or validation and test would score images the model was trained on: every
+// copy goes to the part of the copy whose path sorts first. Returns how many samples moved.
+std::size_t keep_copies_together(Dataset& data) {
+  constexpr std::size_t max_bytes = std::size_t{1} << 30;
+  std::unordered_map<std::string, Split> part_of;
+  std::size_t moved = 0;
+  for (Sample& s : data.samples) {  // sorted by path
+    std::string bytes;
+    try {
+      bytes = util::read_file(data.root / s.path, max_bytes);
+    } catch (const Error&) {
+      continue;  // unreadable: decoding rejects it later, with its reason
+    }
+    const auto [it, first] = part_of.try_emplace(crypto::sha256_hex(bytes), s.split);
+    if (!first && it->second != s.split) {
+      s.split = it->second;
+      ++moved;
+    }
+  }
+  return moved;
+}
+
 // Splits every train sample, class by class, into train/val/test by the fractions.
 void stratified_split(Dataset& data, const SplitOptions& options) {
   std::vector<Sample> out;
@@ -143,6 +168,7 @@ void stratified_split(Dataset& data, const SplitOptions& options) {
   std::sort(out.begin(), out.end(),
             [](const Sample& a, const Sample& b) { return a.path < b.path; });
   data.samples = std::move(out);
+  data.duplicates_moved = keep_copies_together(data);
   data.split_made = true;
 }
 

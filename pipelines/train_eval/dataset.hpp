@@ -35,8 +35,9 @@ struct Dataset {
   std::filesystem::path root;
   std::vector<std::string> classes;
   std::vector<Sample> samples;
-  bool split_made = false;       // true when the split is ours (see scan_for_training)
-  std::vector<Skipped> skipped;  // class folders left out (not in `classes`), held-out test
+  bool split_made = false;           // true when the split is ours (see scan_for_training)
+  std::size_t duplicates_moved = 0;  // copies put into the part of their first copy (our split)
+  std::vector<Skipped> skipped;      // class folders left out (not in `classes`), held-out test
   std::size_t count(Split split) const;
   std::vector<int> class_counts(Split split) const;
 };
@@ -55,6 +56,7 @@ struct SplitOptions {
 // - `train/` without `val/`: train/ is split, per class, seeded, into train, val and test by the
 //   fractions (a `test/` folder beside it is the held-out test part and never read);
 // - class folders directly under root: split the same way.
+// In a split of ours, copies of the same file (same bytes) always land in the same part.
 // Files are every non-hidden regular file (their format is checked when decoding). Throws
 // Error(not_found) when root does not exist, Error(invalid_input) when it has no class folders, a
 // listed class has no folder, fewer than 2 classes remain, or a split part has no images of a

@@ -17,9 +17,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void touch(const fs::path& p) {
+// A file whose bytes are its own path, so that no two are copies of each other.
+void touch(const fs::path& p, const std::string& bytes = {}) {
   fs::create_directories(p.parent_path());
-  std::ofstream(p) << "x";
+  std::ofstream(p) << (bytes.empty() ? p.string() : bytes);
 }
 
 // <root>/<prefix><class>/<i>.png for each class and count.
@@ -79,6 +80,32 @@ TEST_CASE("pipelines: class folders are split 70/15/15 per class, seeded and rep
   const Dataset test =
       scan_for_evaluation(tmp.path(), {"a", "b"}, "test", tmp.path() / "split.csv", {});
   CHECK(paths_of(test, Split::test) == paths_of(d, Split::test));
+}
+
+TEST_CASE("pipelines: copies of one file never straddle the parts of our split") {
+  csss::test::TempDir tmp;
+  make(tmp.path(), "", {{"a", 40}, {"b", 40}});
+  // Five copies of one image in a, and one copy of it filed under b as well.
+  for (int i = 0; i < 5; ++i)
+    touch(tmp.path() / "a" / ("copy" + std::to_string(i) + ".png"), "same bytes");
+  touch(tmp.path() / "b" / "copy.png", "same bytes");
+  const Dataset d = scan_for_training(tmp.path(), {});
+  CHECK(d.samples.size() == 86);
+  std::set<Split> parts;
+  Split first = Split::test;
+  for (const Sample& s : d.samples) {
+    if (s.path.filename().string().rfind("copy", 0) == 0) {
+      if (parts.empty())
+        first = s.split;  // a/copy0.png sorts first
+      parts.insert(s.split);
+    }
+  }
+  CHECK(parts == std::set<Split>{first});
+  CHECK(d.duplicates_moved <= 5);
+  // Without copies nothing moves, and the split is the plain stratified one.
+  csss::test::TempDir plain;
+  make(plain.path(), "", {{"a", 40}, {"b", 40}});
+  CHECK(scan_for_training(plain.path(), {}).duplicates_moved == 0);
 }
 
 TEST_CASE(
