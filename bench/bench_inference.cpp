@@ -3,8 +3,8 @@
 //
 //   bench_inference MODEL.pt [--classes N] [--size S] [--batch B] [--warmup W] [--iters I]
 //
-// Prints one line: "csss: <images/s> images/s (best batch <images/s>; batch B, I batches,
-// <backend>)".
+// Prints two lines: "csss: <images/s> images/s (best batch <images/s>; batch B, I batches,
+// <backend>)" and "start: <s> s to load LibTorch, <s> s to load and prepare the model".
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -61,8 +61,12 @@ int main(int argc, char** argv) {
     return usage();
 
   try {
+    using Clock = std::chrono::steady_clock;
+    const auto begin = Clock::now();
     auto& backend = csss::inference::torch_backend();
+    const auto loaded_library = Clock::now();
     const auto model = backend.load(spec);
+    const auto prepared = Clock::now();
     std::vector<float> images(static_cast<std::size_t>(batch) * 3 * spec.input_size *
                               spec.input_size);
     std::mt19937 random(0);
@@ -74,7 +78,6 @@ int main(int argc, char** argv) {
       model->predict(images, batch);
     // The rate over all timed batches is the figure; the best single batch shows what the machine
     // does when nothing else runs on it.
-    using Clock = std::chrono::steady_clock;
     double total = 0.0;
     double best = 0.0;
     for (int i = 0; i < iters; ++i) {
@@ -86,6 +89,9 @@ int main(int argc, char** argv) {
     }
     std::printf("csss: %.2f images/s (best batch %.2f; batch %d, %d batches, %s)\n",
                 batch * iters / total, batch / best, batch, iters, backend.describe().c_str());
+    std::printf("start: %.2f s to load LibTorch, %.2f s to load and prepare the model\n",
+                std::chrono::duration<double>(loaded_library - begin).count(),
+                std::chrono::duration<double>(prepared - loaded_library).count());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_inference: %s\n", e.what());

@@ -2,18 +2,22 @@
 # Batch import speed: `csss batch import` (an importer's token, a 224x224 MobileNetV2 imported
 # from TorchScript, batches of 16) next to bench/batch_import.py (PIL, the same TorchScript model
 # frozen and optimised, batches of 16, one SQLite transaction per batch) on the same COUNT images
-# of DATA, in the same run, each on a fresh store; with the model's own throughput on pre-decoded
-# tensors (bench_inference) and both programs' peak memory (/usr/bin/time).
+# of DATA, with the model's own throughput on pre-decoded tensors (bench_inference) and both
+# programs' peak memory (/usr/bin/time). The three alternate for ROUNDS rounds, each import on a
+# fresh store; the medians are the figures.
 #
-#   bench/run_batch_bench.sh [BUILD_DIR] [DATA_DIR] [COUNT]
+#   bench/run_batch_bench.sh [BUILD_DIR] [DATA_DIR] [COUNT] [ROUNDS]
 #
-# Defaults: build, ../shared/datasets/brain-mri, 1000 images. Run it on an otherwise idle machine.
+# Defaults: build, ../shared/datasets/brain-mri, 2000 images, 3 rounds. csss's rate is the whole
+# run's (its summary: from the start of the import, loading LibTorch and the model included); the
+# Python script's starts after its model is loaded (as it prints it). Run it on an idle machine.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$(cd "${1:-$repo/build}" && pwd)
 data=${2:-$repo/../shared/datasets/brain-mri}
-count=${3:-1000}
+count=${3:-2000}
+rounds=${4:-3}
 python=/usr/bin/python3
 csss="$build/bin/csss"
 work=$(mktemp -d)
@@ -48,23 +52,36 @@ code=$(grep -ohE 'sign-in code is [0-9]{6}' "$work"/data/outbox/*.eml | tail -n 
   >"$work/token"
 chmod 600 "$work/token"
 load=$(cut -d" " -f1-3 /proc/loadavg)
+cp -a "$work/data" "$work/data.fresh"
 
-peak() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1" | awk '{ printf "%.0f MiB", $1 / 1024 }'; }
-CSSS_TOKEN_FILE="$work/token" /usr/bin/time -v -o "$work/csss.time" \
-  "$csss" --json batch import "$work/in" --manifest "$work/manifest.csv" --model bench224 \
-  >"$work/csss.json"
-c=$(sed -n 's/.*"images_per_second": \([0-9.]*\).*/\1/p' "$work/csss.json")
-/usr/bin/time -v -o "$work/python.time" \
-  "$python" "$repo/bench/batch_import.py" "$work/in" "$work/model.pt" "$work/python.db" >"$work/python.txt"
-p=$(sed -n 's/^python: \([0-9.]*\) images\/s.*/\1/p' "$work/python.txt")
-m=$("$build/bin/bench_inference" "$work/model.pt" --classes 4 --size 224 --batch 16 --iters 20)
-mr=$(sed -n 's/^[^:]*: \([0-9.]*\) images\/s.*/\1/p' <<<"$m")
+peak() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1" | awk '{ printf "%.0f", $1 / 1024 }'; }
+median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+cs="" ps="" ms="" cm="" pm="" start=""
+for round in $(seq "$rounds"); do
+  rm -rf "$work/data" "$work/python.db"*
+  cp -a "$work/data.fresh" "$work/data"
+  CSSS_TOKEN_FILE="$work/token" /usr/bin/time -v -o "$work/csss.time" \
+    "$csss" --json batch import "$work/in" --manifest "$work/manifest.csv" --model bench224 \
+    >"$work/csss.json"
+  c=$(sed -n 's/.*"images_per_second": \([0-9.]*\).*/\1/p' "$work/csss.json")
+  /usr/bin/time -v -o "$work/python.time" \
+    "$python" "$repo/bench/batch_import.py" "$work/in" "$work/model.pt" "$work/python.db" >"$work/python.txt"
+  p=$(sed -n 's/^python: \([0-9.]*\) images\/s.*/\1/p' "$work/python.txt")
+  m=$("$build/bin/bench_inference" "$work/model.pt" --classes 4 --size 224 --batch 16 --iters 40)
+  mr=$(sed -n 's/^csss: \([0-9.]*\) images\/s.*/\1/p' <<<"$m")
+  start=$(sed -n 's/^start: //p' <<<"$m")
+  printf 'round %d: csss %.2f, python %.2f, model alone %.2f images/s\n' "$round" "$c" "$p" "$mr"
+  cs="$cs $c" ps="$ps $p" ms="$ms $mr"
+  cm="$cm $(peak "$work/csss.time")" pm="$pm $(peak "$work/python.time")"
+done
+c=$(median <<<"$cs") p=$(median <<<"$ps") mr=$(median <<<"$ms")
 
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
   "load average before: $load"
 echo "job:     $images images of $data, MobileNetV2 224x224 (TorchScript, 4 classes), batches of 16"
-printf 'csss batch import: %.2f images/s, peak memory %s\n' "$c" "$(peak "$work/csss.time")"
-printf 'python script:     %.2f images/s, peak memory %s\n' "$p" "$(peak "$work/python.time")"
-printf 'model alone:       %.2f images/s on pre-decoded tensors (bench_inference)\n' "$mr"
+echo "medians of $rounds rounds:"
+printf 'csss batch import: %.2f images/s, peak memory %s MiB\n' "$c" "$(median <<<"$cm")"
+printf 'python script:     %.2f images/s, peak memory %s MiB\n' "$p" "$(median <<<"$pm")"
+printf 'model alone:       %.2f images/s on pre-decoded tensors (bench_inference; %s)\n' "$mr" "$start"
 awk -v c="$c" -v p="$p" -v m="$mr" 'BEGIN {
   printf "csss / python = %.2fx (goal 1.5x); csss / model alone = %.0f%% (goal >= 85%%)\n", c / p, 100 * c / m }'

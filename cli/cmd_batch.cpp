@@ -3,6 +3,7 @@
 
 #include <malloc.h>
 #include <unistd.h>
+#include <cstdlib>
 
 #include <fmt/format.h>
 
@@ -114,6 +115,11 @@ void setup_batch(CLI::App& app, Context& ctx) {
     // every batch were mapped, faulted in and unmapped again (a quarter of the CPU time in the
     // kernel, measured); one arena for the process keeps them reused. Before any thread starts.
     ::mallopt(M_ARENA_MAX, 1);
+    // LibTorch's OpenMP threads sleep as soon as a layer is done instead of spinning (libgomp's
+    // default), so the decoding threads get the cores whenever the model waits. libgomp reads it
+    // when LibTorch is loaded, later, on the model's thread; a value the user set is kept.
+    // Measured: 128-138 images/s against 121-128 (1000 brain MRIs, 224x224, 2 cores).
+    ::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0);
     auto scans = ctx.scans();
     const auto registry = ctx.registry();
     pipelines::batch::Importer importer(scans, ctx.audit(), registry, ctx.scan_limits(), who);
