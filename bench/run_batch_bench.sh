@@ -70,9 +70,10 @@ for round in $(seq "$rounds"); do
   m=$("$build/bin/bench_inference" "$work/model.pt" --classes 4 --size 224 --batch 16 --iters 40)
   mr=$(sed -n 's/^csss: \([0-9.]*\) images\/s.*/\1/p' <<<"$m")
   start=$(sed -n 's/^start: //p' <<<"$m")
-  printf 'round %d: csss %.2f, python %.2f, model alone %.2f images/s\n' "$round" "$c" "$p" "$mr"
-  cs="$cs $c" ps="$ps $p" ms="$ms $mr"
   cm="$cm $(peak "$work/csss.time")" pm="$pm $(peak "$work/python.time")"
+  printf 'round %d: csss %.2f, python %.2f, model alone %.2f images/s; peak memory csss %s MiB, python %s MiB\n' \
+    "$round" "$c" "$p" "$mr" "$(peak "$work/csss.time")" "$(peak "$work/python.time")"
+  cs="$cs $c" ps="$ps $p" ms="$ms $mr"
 done
 c=$(median <<<"$cs") p=$(median <<<"$ps") mr=$(median <<<"$ms")
 
