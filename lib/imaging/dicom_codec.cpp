@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,7 +34,12 @@ namespace csss::imaging::detail {
 
 namespace {
 
-constexpr unsigned kTimeoutSeconds = 60;
+// A codec caught in a loop is stopped after a minute of CPU time; a child that gets no CPU time
+// (a batch import's decoding threads run in the idle scheduling class, and the child inherits it,
+// so on a busy machine it may wait long) is not. The wall-clock limit is for a child that waits
+// for ever instead (it was forked from a process with other threads).
+constexpr rlim_t kCpuSeconds = 60;
+constexpr unsigned kWallSeconds = 900;
 
 // What the child reports at the start of the shared memory, followed by the pixels.
 struct Report {
@@ -129,8 +135,11 @@ CodecStatus decode_fragments(const CodecInput& in, CodecOutput& out) {
       ::dup2(null, STDOUT_FILENO);
       ::dup2(null, STDERR_FILENO);
     }
+    const rlimit cpu{kCpuSeconds, kCpuSeconds + 1};  // SIGXCPU, then SIGKILL
+    (void)::setrlimit(RLIMIT_CPU, &cpu);
+    ::signal(SIGXCPU, SIG_DFL);
     ::signal(SIGALRM, SIG_DFL);
-    ::alarm(kTimeoutSeconds);
+    ::alarm(kWallSeconds);
     try {
       decode_in_child(in, *report, pixels, capacity);
     } catch (...) {
@@ -147,7 +156,7 @@ CodecStatus decode_fragments(const CodecInput& in, CodecOutput& out) {
 
   CodecStatus result = CodecStatus::failed;
   if (waited == pid && WIFSIGNALED(status)) {
-    result = CodecStatus::crashed;  // an assertion, a crash, or the time limit
+    result = CodecStatus::crashed;  // an assertion, a crash, or a time limit
   } else if (waited == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0 && report->ok == 1 &&
              report->length <= capacity) {
     out.pixels.assign(pixels, pixels + report->length);
