@@ -1,6 +1,5 @@
 #include "batch/import.hpp"
 
-#include <sched.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -182,7 +181,8 @@ struct Item {
   imaging::Image fitted;      // the image at the model's input size, when `model` is set
 };
 
-// A batch of scans for one model, and what the model made of it.
+// A batch of scans for one model, and what the model made of it. One without scans asks the
+// model's thread to load the model now, while the files that need it are being decoded.
 struct Batch {
   std::string model;
   std::vector<scans::Scan> scans;
@@ -226,6 +226,12 @@ class Models {
     return {name, ""};
   }
 
+  // True the first time it is asked for `name`: the caller has the model loaded ahead.
+  bool first_use(const std::string& name) {
+    const std::lock_guard lock(mutex_);
+    return used_.insert(name).second;
+  }
+
   // The manifest of a chosen model (a reference that stays valid for the run).
   const inference::Manifest& manifest(const std::string& name) {
     const std::lock_guard lock(mutex_);
@@ -241,21 +247,19 @@ class Models {
   std::mutex mutex_;
   std::map<std::pair<std::string, std::string>, std::string> chosen_;  // -> name or "!reason"
   std::map<std::string, inference::Manifest> manifests_;
+  std::set<std::string> used_;
 };
 
-// Gives the calling thread only the CPU time that no other thread of the machine wants
-// (SCHED_IDLE; Linux: per thread; nice 19 where that is refused). The model's threads wait for one
-// another at every layer, so a decoding thread that holds a core in the middle of a layer holds
-// them all up: idle-class threads give the core back as soon as a model thread wakes, and decode
-// while the model waits for its next batch or for the store. On a busy machine they still run,
-// when the other work waits (for the disk, for input).
-// Measured with `csss batch import` of 1000 brain MRIs (224x224 MobileNetV2, 2 cores, 3 rounds):
-// 121-128 images/s with SCHED_IDLE workers, 117-127 at nice 19; with OMP_WAIT_POLICY=PASSIVE (see
-// cmd_batch) 128-138.
+// Lowers the calling thread's priority to nice 19 (Linux: per thread), once the model runs. The
+// model's threads wait for one another at every layer, so a decoding thread that takes a core
+// from one of them in the middle of a layer holds both up; at nice 19 the decoding runs while the
+// model waits for its next batch or for the store, and still makes progress on a busy machine.
+// Measured with `csss batch import` of 1000 brain MRIs (224x224 MobileNetV2, 2 cores, 3 rounds
+// each): the idle scheduling class (SCHED_IDLE) instead gave the same rates (112.7-122.7 images/s
+// against 113.9-125.0) and starves the decoding on a busy machine (a rerun with nothing to do,
+// its workers in that class, took 119 s for 0.9 s of CPU while a training ran).
 void yield_to_the_model() {
-  sched_param param{};
-  if (::sched_setscheduler(0, SCHED_IDLE, &param) != 0)
-    (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
+  (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
 }
 
 std::string upper_trimmed(const std::string& text) {
@@ -315,6 +319,9 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   Channel<Message> results(batch_size);  // decoded items waiting to be stored
   Channel<Batch> to_model(1);            // a batch waits while the model runs the one before
   std::atomic<bool> abort{false};
+  // Set once a model is loaded: the workers then yield the cores to it. Until then (a rerun with
+  // nothing left to analyse loads none) they run at the priority csss was started with.
+  std::atomic<bool> model_loaded{false};
   std::atomic<bool> interrupted{false};
   std::vector<Problem> walk_problems;  // the walker's; read once it has been joined
 
@@ -383,8 +390,11 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
       auto [name, problem] = models.choose(modality, body_part);
       item.model = name;
       item.model_problem = problem;
-      if (!name.empty())
+      if (!name.empty()) {
+        if (models.first_use(name))
+          to_model.push_always(Batch{name, {}, {}, {}, {}, {}});
         item.fitted = imaging::fit(image, models.manifest(name).input);
+      }
     };
     try {
       if (auto existing = scans::find_by_sha256(db, sha)) {
@@ -453,9 +463,13 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   };
   std::atomic<std::size_t> workers_left{jobs};
   const auto worker = [&] {
-    yield_to_the_model();
     store::Database db = store::Database::open(store_path, store::OpenMode::existing);
+    bool yielded = false;
     while (auto entry = entries.pop()) {
+      if (!yielded && model_loaded) {
+        yield_to_the_model();
+        yielded = true;
+      }
       if (abort || !results.push(examine(*entry, db)))
         break;
     }
@@ -474,19 +488,22 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
         const inference::Manifest& m = models.manifest(name);
         inference::verify_weights(m);
         net = inference::torch_backend().load(m.spec());
+        model_loaded = true;
       }
       return *net;
     };
-    // A named model is loaded (a second or two) while the workers decode the first batch; a
-    // model that cannot be loaded fails each batch sent to it, with the reason.
-    if (options.model != "auto") {
-      try {
-        (void)load(options.model);
-      } catch (const Error&) {
-      }
-    }
     std::vector<float> buffer;
     while (auto batch = to_model.pop()) {
+      if (batch->scans.empty()) {
+        // Loading takes a second or two; the first file that needs the model asks for it, so a
+        // run with nothing to analyse never loads LibTorch. A model that cannot be loaded fails
+        // each batch sent to it, with the reason.
+        try {
+          (void)load(batch->model);
+        } catch (const std::exception&) {
+        }
+        continue;
+      }
       try {
         const inference::Manifest& m = models.manifest(batch->model);
         inference::Model& net = load(batch->model);
