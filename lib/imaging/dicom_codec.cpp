@@ -35,9 +35,9 @@ namespace csss::imaging::detail {
 namespace {
 
 // A codec caught in a loop is stopped after a minute of CPU time; a child that gets no CPU time
-// (a batch import's decoding threads run at nice 19, and the child inherits it,
-// so on a busy machine it may wait long) is not. The wall-clock limit is for a child that waits
-// for ever instead (it was forked from a process with other threads).
+// is not (a batch import's decoding threads run at nice 19 and the child inherits it, so on a busy
+// machine it may wait long). The wall-clock limit is for a child that waits for ever instead (it
+// was forked from a process with other threads).
 constexpr rlim_t kCpuSeconds = 60;
 constexpr unsigned kWallSeconds = 900;
 
