@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <utility>
 
 #include <fmt/format.h>
@@ -56,20 +57,77 @@ int pragma_int(sqlite3* db, const char* sql) {
 
 }  // namespace
 
+// ---- StatementCache ----
+
+// The statements of one connection that are not in use, by SQL text, at most one per text.
+class StatementCache {
+ public:
+  StatementCache() = default;
+  StatementCache(const StatementCache&) = delete;
+  StatementCache& operator=(const StatementCache&) = delete;
+  ~StatementCache() {
+    for (auto& [sql, stmt] : idle_)
+      sqlite3_finalize(stmt);
+  }
+
+  // A statement for `sql` that is not in use, or nullptr.
+  sqlite3_stmt* take(const std::string& sql) {
+    const auto it = idle_.find(sql);
+    if (it == idle_.end())
+      return nullptr;
+    sqlite3_stmt* stmt = it->second;
+    idle_.erase(it);
+    return stmt;
+  }
+
+  // Takes back a statement no longer in use: reset (which ends its read of the store) and its
+  // bindings cleared; finalised instead when one for the same SQL is waiting or the cache is full.
+  void give(std::string&& sql, sqlite3_stmt* stmt) {
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    if (idle_.size() >= kMaxIdle || idle_.count(sql) != 0) {
+      sqlite3_finalize(stmt);
+      return;
+    }
+    idle_.emplace(std::move(sql), stmt);
+  }
+
+ private:
+  static constexpr std::size_t kMaxIdle = 64;
+  std::map<std::string, sqlite3_stmt*> idle_;
+};
+
 // ---- Statement ----
 
-Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
-  const int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr);
+Statement::Statement(sqlite3* db, std::string_view sql, StatementCache* cache)
+    : db_(db), cache_(cache) {
+  if (cache_ != nullptr) {
+    sql_ = sql;
+    stmt_ = cache_->take(sql_);
+    if (stmt_ != nullptr)
+      return;
+  }
+  const int rc =
+      sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
+                         cache_ != nullptr ? SQLITE_PREPARE_PERSISTENT : 0, &stmt_, nullptr);
   if (rc != SQLITE_OK)
     throw_sqlite(db, rc, "preparing a query");
 }
 
 Statement::~Statement() {
-  sqlite3_finalize(stmt_);
+  if (stmt_ == nullptr)
+    return;
+  if (cache_ != nullptr)
+    cache_->give(std::move(sql_), stmt_);
+  else
+    sqlite3_finalize(stmt_);
 }
 
 Statement::Statement(Statement&& other) noexcept
-    : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)) {}
+    : db_(other.db_),
+      stmt_(std::exchange(other.stmt_, nullptr)),
+      cache_(other.cache_),
+      sql_(std::move(other.sql_)) {}
 
 Statement& Statement::bind(int index, std::int64_t value) {
   const int rc = sqlite3_bind_int64(stmt_, index, value);
@@ -220,12 +278,18 @@ Database Database::open(const std::filesystem::path& path, OpenMode mode) {
   return db;
 }
 
+Database::Database(sqlite3* db, std::filesystem::path path)
+    : db_(db), path_(std::move(path)), cache_(std::make_unique<StatementCache>()) {}
+
 Database::~Database() {
+  cache_.reset();
   sqlite3_close_v2(db_);
 }
 
 Database::Database(Database&& other) noexcept
-    : db_(std::exchange(other.db_, nullptr)), path_(std::move(other.path_)) {}
+    : db_(std::exchange(other.db_, nullptr)),
+      path_(std::move(other.path_)),
+      cache_(std::move(other.cache_)) {}
 
 void Database::exec(std::string_view sql) {
   char* err = nullptr;

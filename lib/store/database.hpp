@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,11 +12,15 @@ struct sqlite3_stmt;
 
 namespace csss::store {
 
+class StatementCache;
+
 // One prepared statement. Parameters are bound by 1-based position; values never become SQL text.
 // Errors throw csss::Error: constraint violations as `conflict`, everything else as `io`.
+// One made by Database::prepare() goes back to its connection's cache when it is destroyed (reset,
+// its bindings cleared), so the next prepare() of the same SQL does not parse it again.
 class Statement {
  public:
-  Statement(sqlite3* db, std::string_view sql);
+  Statement(sqlite3* db, std::string_view sql, StatementCache* cache = nullptr);
   ~Statement();
   Statement(Statement&& other) noexcept;
   Statement& operator=(Statement&&) = delete;
@@ -61,6 +66,8 @@ class Statement {
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
+  StatementCache* cache_ = nullptr;
+  std::string sql_;  // the cache's key
 };
 
 enum class OpenMode { existing, create };
@@ -81,7 +88,10 @@ class Database {
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
-  Statement prepare(std::string_view sql) { return Statement(db_, sql); }
+  // A statement for `sql`: from the connection's cache of statements not in use (up to 64
+  // different SQL texts), else newly prepared. Preparing parses the SQL against the schema, which
+  // costs more than running most of CSSS's queries; the batch import runs a few thousand a minute.
+  Statement prepare(std::string_view sql) { return Statement(db_, sql, cache_.get()); }
   // Runs SQL without parameters (schema scripts and pragmas only).
   void exec(std::string_view sql);
   std::int64_t last_insert_rowid() const;
@@ -94,9 +104,10 @@ class Database {
   sqlite3* handle() const { return db_; }
 
  private:
-  Database(sqlite3* db, std::filesystem::path path) : db_(db), path_(std::move(path)) {}
+  Database(sqlite3* db, std::filesystem::path path);
   sqlite3* db_;
   std::filesystem::path path_;
+  std::unique_ptr<StatementCache> cache_;  // finalised before the connection is closed
 };
 
 // A write transaction. It takes the write lock at once (BEGIN IMMEDIATE), so that a

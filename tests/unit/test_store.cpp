@@ -322,6 +322,55 @@ TEST_CASE("store::Statement") {
   SUBCASE("malformed SQL is an io error") {
     check_error([&] { (void)db.prepare("SELEC 1"); }, ErrorKind::io, "syntax error");
   }
+  SUBCASE("a statement comes back from the cache reset, without its bindings") {
+    const auto statements = [&] {
+      int n = 0;
+      for (sqlite3_stmt* st = sqlite3_next_stmt(db.handle(), nullptr); st != nullptr;
+           st = sqlite3_next_stmt(db.handle(), st))
+        ++n;
+      return n;
+    };
+    const int before = statements();  // opening the store prepared some
+    for (int i = 1; i <= 100; ++i)
+      db.prepare("INSERT INTO t (i, s) VALUES (?, ?)").bind_all(i, "x").run();
+    // One prepared statement served all hundred inserts.
+    CHECK(statements() == before + 1);
+    CHECK(query_int(db, "SELECT sum(i) FROM t") == 5050);
+    // Reused, its earlier bindings are gone: an unbound parameter is NULL.
+    db.prepare("INSERT INTO t (i, s) VALUES (?, ?)").bind(1, 101).run();
+    CHECK(query_int(db, "SELECT count(*) FROM t WHERE i = 101 AND s IS NULL") == 1);
+    // Left in the middle of its rows, it starts again from the first.
+    {
+      auto st = db.prepare("SELECT i FROM t ORDER BY i");
+      REQUIRE(st.step());
+      REQUIRE(st.step());
+      CHECK(st.get_int(0) == 2);
+    }
+    auto again = db.prepare("SELECT i FROM t ORDER BY i");
+    REQUIRE(again.step());
+    CHECK(again.get_int(0) == 1);
+    // The same SQL twice at once: two statements, each with its own rows.
+    auto other = db.prepare("SELECT i FROM t ORDER BY i");
+    REQUIRE(other.step());
+    REQUIRE(again.step());
+    CHECK(again.get_int(0) == 2);
+    CHECK(other.get_int(0) == 1);
+  }
+  SUBCASE("a statement left in the middle of its rows does not hold an old view of the store") {
+    db.prepare("INSERT INTO t (i) VALUES (1), (2)").run();
+    {
+      auto st = db.prepare("SELECT count(*) FROM t, t AS u");
+      REQUIRE(st.step());
+      CHECK(st.get_int(0) == 4);
+    }
+    {
+      RawDb other(tmp / "csss.db");
+      other.exec("INSERT INTO t (i) VALUES (3)");
+    }
+    auto st = db.prepare("SELECT count(*) FROM t, t AS u");
+    REQUIRE(st.step());
+    CHECK(st.get_int(0) == 9);
+  }
 }
 
 namespace {
