@@ -64,24 +64,28 @@ Image fit(const Image& image, const PreprocessSpec& spec) {
   check_image(image);
   detail::silence_libraries();
 
-  const cv::Mat in = detail::view(image);
-  cv::Mat converted;
-  if (image.channels == spec.channels) {
-    converted = in;
-  } else if (spec.channels == 1) {
-    cv::cvtColor(in, converted, cv::COLOR_RGB2GRAY);  // 0.299 R + 0.587 G + 0.114 B
-  } else {
-    cv::cvtColor(in, converted, cv::COLOR_GRAY2RGB);
-  }
-
   // Area averaging when no side grows (it does not alias when shrinking), bilinear otherwise.
-  cv::Mat resized;
-  if (image.width == spec.size && image.height == spec.size) {
-    resized = converted;
-  } else {
+  const auto resize = [&](const cv::Mat& from) {
+    if (image.width == spec.size && image.height == spec.size)
+      return from;
     const bool shrinking = spec.size <= image.width && spec.size <= image.height;
-    cv::resize(converted, resized, cv::Size(spec.size, spec.size), 0, 0,
+    cv::Mat resized;
+    cv::resize(from, resized, cv::Size(spec.size, spec.size), 0, 0,
                shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
+    return resized;
+  };
+  const cv::Mat in = detail::view(image);
+  cv::Mat resized;
+  if (image.channels == spec.channels) {
+    resized = resize(in);
+  } else if (spec.channels == 1) {
+    cv::Mat gray;
+    cv::cvtColor(in, gray, cv::COLOR_RGB2GRAY);  // 0.299 R + 0.587 G + 0.114 B
+    resized = resize(gray);
+  } else {
+    // Gray to RGB repeats the plane, so it is resized first: the same values as resizing the
+    // three equal planes (each is resized alone), for a third of the work.
+    cv::cvtColor(resize(in), resized, cv::COLOR_GRAY2RGB);
   }
   return detail::to_image(resized);
 }

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "imaging/preprocess.hpp"
@@ -73,6 +74,33 @@ TEST_CASE("imaging: preprocess converts channels") {
   Image rgb{2, 2, 3, {255, 0, 0, 0, 0, 255, 0, 255, 0, 255, 255, 255}};
   const std::vector<float> planes = preprocess(rgb, spec(2, 3, {0, 0, 0}, {1, 1, 1}));
   CHECK(planes == std::vector<float>{1, 0, 0, 1, 0, 0, 1, 1, 0, 1, 0, 1});
+}
+
+TEST_CASE("imaging: fit of a gray image to RGB equals the fit of its RGB copy") {
+  // fit() resizes a gray image before repeating it into three planes; the result must be what
+  // resizing the three equal planes gives, when shrinking (area) and when growing (bilinear).
+  std::uint32_t state = 12345;
+  const auto next = [&] {
+    state = state * 1664525u + 1013904223u;
+    return static_cast<std::uint8_t>(state >> 24);
+  };
+  for (const auto& [width, height] : {std::pair{256, 256}, {300, 200}, {100, 150}, {224, 224}}) {
+    Image gray{width, height, 1, {}};
+    Image rgb{width, height, 3, {}};
+    for (int i = 0; i < width * height; ++i) {
+      const std::uint8_t v = next();
+      gray.pixels.push_back(v);
+      rgb.pixels.insert(rgb.pixels.end(), {v, v, v});
+    }
+    const PreprocessSpec s = spec(224, 3, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f});
+    const Image a = fit(gray, s);
+    const Image b = fit(rgb, s);
+    CAPTURE(width);
+    CAPTURE(height);
+    CHECK(a.channels == 3);
+    CHECK(a.width == 224);
+    CHECK(a.pixels == b.pixels);
+  }
 }
 
 TEST_CASE("imaging: preprocess resizes a known pattern") {
