@@ -2,18 +2,34 @@
 // TorchScript model: images per second at one batch size, after warm-up batches.
 //
 //   bench_inference MODEL.pt [--classes N] [--size S] [--batch B] [--warmup W] [--iters I]
+//                            [--streams K] [--images DIR]
 //
-// Prints two lines: "csss: <images/s> images/s (best batch <images/s>; batch B, I batches,
-// <backend>)" and "start: <s> s to load LibTorch, <s> s to load and prepare the model".
+// With --images DIR, the batches are the first I x B x K images of DIR, decoded and preprocessed
+// before the clock starts (the job of `csss batch import` without its decoding and storing);
+// otherwise one batch of random values. With K streams (default 1), K threads each run I batches of
+// the same loaded model at once, each with cores / K of LibTorch's threads (at least one), as `csss
+// batch import` runs its model. Prints two lines: "csss: <images/s> images/s (best batch
+// <images/s>; batch B, I batches, K streams, <backend>)" and "start: <s> s to load LibTorch, <s> s
+// to load and prepare the model".
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <mutex>
 #include <random>
+#include <span>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "imaging/image.hpp"
+#include "imaging/preprocess.hpp"
 #include "inference/backend.hpp"
 
 namespace {
@@ -21,8 +37,41 @@ namespace {
 int usage() {
   std::fprintf(stderr,
                "usage: bench_inference MODEL.pt [--classes N] [--size S] [--batch B] "
-               "[--warmup W] [--iters I]\n");
+               "[--warmup W] [--iters I] [--streams K] [--images DIR]\n");
   return 2;
+}
+
+// The first `count` PNG and JPEG files under `dir` (in path order; fewer if there are fewer),
+// decoded and preprocessed as `csss batch import` does for a 3-channel model with ImageNet's
+// mean and standard deviation: CHW floats, one image after another.
+std::vector<float> decoded(const std::filesystem::path& dir, std::size_t count, int size) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    const std::string ext = entry.path().extension().string();
+    if (entry.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg"))
+      files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  files.resize(std::min(files.size(), count));
+  if (files.empty())
+    throw std::runtime_error(dir.string() + ": no PNG or JPEG file");
+  csss::imaging::PreprocessSpec spec;
+  spec.size = size;
+  spec.channels = 3;
+  spec.mean = {0.485f, 0.456f, 0.406f};
+  spec.stddev = {0.229f, 0.224f, 0.225f};
+  const std::size_t per = static_cast<std::size_t>(3) * size * size;
+  std::vector<float> out(files.size() * per);
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    std::ifstream in(files[i], std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto image = csss::imaging::decode(
+        std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
+        csss::imaging::Limits{}, files[i].string());
+    csss::imaging::normalise_into(csss::imaging::fit(image.image, spec), spec,
+                                  std::span(out).subspan(i * per, per));
+  }
+  return out;
 }
 
 }  // namespace
@@ -39,11 +88,13 @@ int main(int argc, char** argv) {
   int batch = 16;
   int warmup = 3;
   int iters = 10;
+  int streams = 1;
+  std::string image_dir;
   for (int i = 2; i < argc; ++i) {
     const std::string flag = argv[i];
     if (i + 1 >= argc)
       return usage();
-    const int value = std::atoi(argv[++i]);
+    const int value = std::atoi(argv[++i]);  // 0 for --images
     if (flag == "--classes")
       spec.num_classes = value;
     else if (flag == "--size")
@@ -54,10 +105,14 @@ int main(int argc, char** argv) {
       warmup = value;
     else if (flag == "--iters")
       iters = value;
+    else if (flag == "--streams")
+      streams = value;
+    else if (flag == "--images")
+      image_dir = argv[i];
     else
       return usage();
   }
-  if (batch < 1 || warmup < 0 || iters < 1)
+  if (batch < 1 || warmup < 0 || iters < 1 || streams < 1 || streams > 64)
     return usage();
 
   try {
@@ -67,28 +122,66 @@ int main(int argc, char** argv) {
     const auto loaded_library = Clock::now();
     const auto model = backend.load(spec);
     const auto prepared = Clock::now();
-    std::vector<float> images(static_cast<std::size_t>(batch) * 3 * spec.input_size *
-                              spec.input_size);
-    std::mt19937 random(0);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (float& v : images)
-      v = normal(random);
-
-    for (int i = 0; i < warmup; ++i)
-      model->predict(images, batch);
-    // The rate over all timed batches is the figure; the best single batch shows what the machine
-    // does when nothing else runs on it.
-    double total = 0.0;
-    double best = 0.0;
-    for (int i = 0; i < iters; ++i) {
-      const auto start = Clock::now();
-      model->predict(images, batch);
-      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-      total += seconds;
-      best = i == 0 ? seconds : std::min(best, seconds);
+    const std::string describe = backend.describe();  // LibTorch's threads before any stream
+    const std::size_t per = static_cast<std::size_t>(3) * spec.input_size * spec.input_size;
+    std::vector<float> images;
+    if (image_dir.empty()) {
+      images.resize(batch * per);
+      std::mt19937 random(0);
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      for (float& v : images)
+        v = normal(random);
+    } else {
+      images =
+          decoded(image_dir, static_cast<std::size_t>(batch) * iters * streams, spec.input_size);
     }
-    std::printf("csss: %.2f images/s (best batch %.2f; batch %d, %d batches, %s)\n",
-                batch * iters / total, batch / best, batch, iters, backend.describe().c_str());
+    const std::size_t count = images.size() / per;  // images, used in turn
+    const auto input = [&](int stream, int i) {
+      const std::size_t first = ((static_cast<std::size_t>(stream) * iters + i) * batch) % count;
+      return std::span<const float>(images).subspan(first * per, batch * per);
+    };
+
+    // Each stream warms up, then all start their timed batches together. The rate over the
+    // timed batches of all streams is the figure; the best single batch (times the streams) shows
+    // what the machine does when nothing else runs on it.
+    const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+    std::mutex mutex;
+    std::condition_variable cv;
+    int warm = 0;
+    double best = 0.0;
+    Clock::time_point started;
+    const auto stream = [&](int k) {
+      backend.set_threads(std::max(1, cores / streams));
+      for (int i = 0; i < warmup; ++i)
+        model->predict(input(0, i), batch);
+      {
+        std::unique_lock lock(mutex);
+        if (++warm == streams) {
+          started = Clock::now();
+          cv.notify_all();
+        } else {
+          cv.wait(lock, [&] { return warm == streams; });
+        }
+      }
+      double mine = 0.0;
+      for (int i = 0; i < iters; ++i) {
+        const auto start = Clock::now();
+        model->predict(input(k, i), batch);
+        const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+        mine = i == 0 ? seconds : std::min(mine, seconds);
+      }
+      const std::lock_guard lock(mutex);
+      best = best == 0.0 ? mine : std::min(best, mine);
+    };
+    std::vector<std::thread> threads;
+    for (int k = 0; k < streams; ++k)
+      threads.emplace_back(stream, k);
+    for (std::thread& t : threads)
+      t.join();
+    const double total = std::chrono::duration<double>(Clock::now() - started).count();
+    std::printf("csss: %.2f images/s (best batch %.2f; batch %d, %d batches, %d %s, %s)\n",
+                static_cast<double>(streams) * batch * iters / total, streams * batch / best, batch,
+                iters, streams, streams == 1 ? "stream" : "streams", describe.c_str());
     std::printf("start: %.2f s to load LibTorch, %.2f s to load and prepare the model\n",
                 std::chrono::duration<double>(loaded_library - begin).count(),
                 std::chrono::duration<double>(prepared - loaded_library).count());

@@ -95,6 +95,11 @@ class Backend {
   virtual std::unique_ptr<Model> load(const ModelSpec& spec) = 0;
   // "LibTorch 1.13.1, 2 threads".
   virtual std::string describe() const = 0;
+  // How many threads (1 or more) a model run started on the calling thread uses, and threads that
+  // have not run a model yet (LibTorch's intra-op threads: at::set_num_threads). Every core by
+  // default; two threads that each run a model with one thread keep two cores busier than one
+  // with two (see pipelines/batch).
+  virtual void set_threads(int threads) = 0;
   // Writes a new native MobileNetV2 of `spec`'s shape (architecture mobilenet_v2) to spec.weights,
   // in the format load() reads (torch::save of the module): initialised as torchvision does, from
   // the random seed `seed`; then, when `pretrained` is not empty, every parameter and buffer of the

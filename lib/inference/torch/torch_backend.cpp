@@ -673,6 +673,8 @@ class TorchBackend final : public Backend {
                 "model " + spec.weights.string() + ": unknown architecture");
   }
 
+  void set_threads(int threads) override { at::set_num_threads(std::max(1, threads)); }
+
   std::string describe() const override {
     const int threads = at::get_num_threads();
     return std::string("LibTorch ") + CSSS_LIBTORCH_VERSION + ", " + std::to_string(threads) +
