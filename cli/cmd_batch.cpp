@@ -60,7 +60,7 @@ void setup_batch(CLI::App& app, Context& ctx) {
     std::string manifest;
     std::string model = "auto";
     std::string shard = "0/1";
-    int batch_size = 16;
+    int batch_size = pipelines::batch::ImportOptions{}.batch_size;
     int jobs = pipelines::batch::default_jobs();
     bool dry_run = false;
   };
@@ -77,7 +77,7 @@ void setup_batch(CLI::App& app, Context& ctx) {
                   "auto (by modality and body part; default), none, or a model's name");
   cmd->add_option("--shard", opt->shard,
                   "K/N: take only the files whose content hash falls in share K of N (0-based)");
-  cmd->add_option("--batch-size", opt->batch_size, "Images per model run (default 16)")
+  cmd->add_option("--batch-size", opt->batch_size, "Images per model run (default 4)")
       ->check(CLI::Range(1, 256));
   cmd->add_option("--jobs,-j", opt->jobs,
                   fmt::format("Threads that read, hash, decode and preprocess files (default: "
@@ -89,9 +89,9 @@ void setup_batch(CLI::App& app, Context& ctx) {
       "Files are recognised by content (PNG, JPEG, DICOM) and hashed; bytes the store holds\n"
       "already are skipped, so rerunning the same command after a crash or SIGKILL finishes the\n"
       "rest, each file stored once and each result recorded once. SIGINT/SIGTERM stop after the\n"
-      "files being read and the current batch. The patient comes from the manifest, else the DICOM "
-      "PatientID; records are\n"
-      "created without login accounts. Bad files are listed with a reason; the batch goes on.\n"
+      "files being read and the batches queued for the model. The patient comes from the\n"
+      "manifest, else the DICOM PatientID; records are created without login accounts. Bad files\n"
+      "are listed with a reason; the batch goes on.\n"
       "Results are recorded without a Grad-CAM overlay (csss analyze makes one).\n"
       "Runs in a staff session, or unattended with an importer token: CSSS_TOKEN_FILE=FILE.\n"
       "Exit status: 0 all done; 10 done, with rejected or unanalysed files; any other code: the\n"

@@ -142,6 +142,10 @@ int default_jobs() {
   return static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
 }
 
+int default_model_streams() {
+  return std::min(2, default_jobs());
+}
+
 double ImportSummary::images_per_second() const {
   const std::int64_t done = imported + duplicates;
   return seconds > 0 ? static_cast<double>(done) / seconds : 0.0;
@@ -290,6 +294,8 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
     throw Error(ErrorKind::usage, "the batch size must be 1..256");
   if (options.jobs < 1 || options.jobs > 64)
     throw Error(ErrorKind::usage, "the number of jobs must be 1..64");
+  if (options.model_streams < 1 || options.model_streams > 64)
+    throw Error(ErrorKind::usage, "the number of the model's threads must be 1..64");
   const bool analyse = options.model != "none";
   if (analyse && options.model != "auto")
     (void)registry_.find(options.model);  // an unknown name stops the run before any file
@@ -315,9 +321,15 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   Models models(registry_, options.model);
   const auto jobs = static_cast<std::size_t>(options.jobs);
   const auto batch_size = static_cast<std::size_t>(options.batch_size);
+  // Files are stored in groups of up to kGroup, whatever the batch size: one sync each.
+  constexpr std::size_t kGroup = 16;
+  // Fitted images that may wait for the model (9.6 MB at 224x224 RGB): the decoding goes on
+  // while the model is being loaded, and evens out the pace of decoding and model.
+  constexpr std::size_t kQueuedImages = 64;
   Channel<Entry> entries(4 * jobs);
-  Channel<Message> results(batch_size);  // decoded items waiting to be stored
-  Channel<Batch> to_model(1);            // a batch waits while the model runs the one before
+  Channel<Message> results(std::max(batch_size, kGroup));  // decoded items waiting to be stored
+  const auto streams = static_cast<std::size_t>(options.model_streams);
+  Channel<Batch> to_model(std::max(streams, (kQueuedImages + batch_size - 1) / batch_size));
   std::atomic<bool> abort{false};
   // Set once a model is loaded: the workers then yield the cores to it. Until then (a rerun with
   // nothing left to analyse loads none) they run at the priority csss was started with.
@@ -477,20 +489,33 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
       results.push_always(WorkersDone{});
   };
 
-  // The model: loaded once per model, runs one batch at a time. The fitted 8-bit images are
-  // normalised here, into one buffer used for every batch (a quarter of the memory in the queues,
-  // and no large allocation per file).
+  // The model's threads (model_streams of them, see ImportOptions): each runs one batch at a
+  // time, with its share of the cores as LibTorch's threads. A model is loaded once, by the first
+  // thread that needs it, and shared. The fitted 8-bit images are normalised here, into one buffer
+  // per thread used for every batch (a quarter of the memory in the queues, and no large
+  // allocation per file).
+  std::mutex nets_mutex;
+  std::map<std::string, std::unique_ptr<inference::Model>> nets;
+  const auto load = [&](const std::string& name) -> inference::Model& {
+    const std::lock_guard lock(nets_mutex);  // a thread that needs it too waits for the load
+    auto& net = nets[name];
+    if (!net) {
+      const inference::Manifest& m = models.manifest(name);
+      inference::verify_weights(m);
+      net = inference::torch_backend().load(m.spec());
+      model_loaded = true;
+    }
+    return *net;
+  };
+  const int model_threads = std::max(1, default_jobs() / options.model_streams);
   const auto inference = [&] {
-    std::map<std::string, std::unique_ptr<inference::Model>> nets;
-    const auto load = [&](const std::string& name) -> inference::Model& {
-      auto& net = nets[name];
-      if (!net) {
-        const inference::Manifest& m = models.manifest(name);
-        inference::verify_weights(m);
-        net = inference::torch_backend().load(m.spec());
-        model_loaded = true;
+    bool threads_set = false;  // LibTorch is loaded only when a model is
+    const auto load_here = [&](const std::string& name) -> inference::Model& {
+      if (!threads_set) {
+        inference::torch_backend().set_threads(model_threads);
+        threads_set = true;
       }
-      return *net;
+      return load(name);
     };
     std::vector<float> buffer;
     while (auto batch = to_model.pop()) {
@@ -499,14 +524,14 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
         // run with nothing to analyse never loads LibTorch. A model that cannot be loaded fails
         // each batch sent to it, with the reason.
         try {
-          (void)load(batch->model);
+          (void)load_here(batch->model);
         } catch (const std::exception&) {
         }
         continue;
       }
       try {
         const inference::Manifest& m = models.manifest(batch->model);
-        inference::Model& net = load(batch->model);
+        inference::Model& net = load_here(batch->model);
         const auto per = static_cast<std::size_t>(m.input.channels) *
                          static_cast<std::size_t>(m.input.size) *
                          static_cast<std::size_t>(m.input.size);
@@ -547,8 +572,10 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   threads.emplace_back(guarded(walker));
   for (std::size_t i = 0; i < jobs; ++i)
     threads.emplace_back(guarded(worker));
-  if (analyse && !options.dry_run)
-    threads.emplace_back(guarded(inference));
+  if (analyse && !options.dry_run) {
+    for (std::size_t i = 0; i < streams; ++i)
+      threads.emplace_back(guarded(inference));
+  }
 
   // This thread stores groups of files, hands full batches to the model and records results.
   std::set<std::string> seen;  // manifest keys met on the walk (at most the manifest's size)
@@ -695,7 +722,7 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
     }
     // A group is stored when it is full, or as soon as no other file is ready: the disk's sync
     // is shared by as many files as arrived while the one before was being stored.
-    if (group.size() >= batch_size || results.empty())
+    if (group.size() >= kGroup || results.empty())
       store_group();
   }
   finish_threads();

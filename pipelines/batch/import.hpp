@@ -8,9 +8,9 @@
 // progress goes through a callback.
 //
 // Threads: one walks the directory; `jobs` workers read, hash, look the bytes up (each on its own
-// read-only connection), decode and preprocess; one runs the model, a batch at a time; the
-// calling thread stores and records. Every queue between them is bounded, so memory does not
-// grow with the number of files. Files are stored in groups (as many as are ready, up to a batch):
+// read-only connection), decode and preprocess; `model_streams` threads run the model, a batch
+// each; the calling thread stores and records. Every queue between them is bounded, so memory does
+// not grow with the number of files. Files are stored in groups (as many as are ready, up to 16):
 // written, made durable with one filesystem sync, then one transaction for their rows, a
 // savepoint each; each batch of results is one transaction, committed as soon as the model has
 // run. A run killed at any moment is finished by running it again: each file is stored once and
@@ -51,6 +51,12 @@ bool in_shard(std::string_view sha256, const Shard& shard);
 
 // The number of CPUs, at least 1.
 int default_jobs();
+// How many threads run the model at once, each on its own batch with default_jobs() / streams of
+// LibTorch's threads: 2 on a machine with 2 or more CPUs. On 2 cores, two threads that each run
+// batches of 4 with one LibTorch thread analyse about half as many images again per second as one
+// thread running batches of 16 with two (bench/bench_inference, --streams): the second keeps both
+// cores waiting for each other at every layer, and a batch of 4 keeps its activations in cache.
+int default_model_streams();
 
 struct ImportOptions {
   std::filesystem::path dir;
@@ -58,8 +64,9 @@ struct ImportOptions {
   std::string model = "auto";  // "auto" (by modality and body part), "none", or a model's name
   bool dry_run = false;        // check everything, store nothing
   Shard shard;
-  int batch_size = 16;
+  int batch_size = 4;         // images per model run, on each of the model's threads
   int jobs = default_jobs();  // worker threads that read, hash, decode and preprocess
+  int model_streams = default_model_streams();  // threads that run the model, a batch each
 };
 
 struct Problem {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -314,6 +315,51 @@ TEST_CASE("batch import: results in batches with the model, recorded once") {
   CHECK(again["duplicates"] == 4);
   CHECK(st.query_text("SELECT count(*) FROM analyses") == "4");
   CHECK(rerun.peak_rss_kib * 2 < r.peak_rss_kib);
+}
+
+TEST_CASE("batch import: each result is its own scan's, the model running on two threads") {
+  Importing t;
+  // The shipped chest-xray model, which tells these radiographs apart.
+  write_text(t.cli.xdg_config_home() / "csss" / "config.yaml",
+             "models:\n  dir: " + (fs::path(source_dir()) / "models").string() + "\n");
+  std::string manifest;
+  int n = 0;
+  for (const char* group : {"normal", "bacterial_pneumonia", "viral_pneumonia"}) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(datasets() / "heldout" / "chest-xray" / group))
+      files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (std::size_t i = 0; i < 3 && i < files.size(); ++i) {
+      const std::string name = "x" + std::to_string(++n) + files[i].extension().string();
+      fs::copy_file(files[i], t.in / name);
+      manifest += name + ",MRN-" + std::to_string(n % 2) + "\n";
+    }
+  }
+  write_text(t.cli.root() / "m.csv", manifest);
+  const auto r = t.import({"--manifest", (t.cli.root() / "m.csv").string(), "--model", "chest-xray",
+                           "--batch-size", "2"});
+  REQUIRE_OK(r);
+  REQUIRE(json_of(r)["analysed"] == n);
+  // `csss analyze` on each scan gives the batch's probabilities, and the scans' differ, so a
+  // result recorded for the wrong scan would show.
+  Store st(t.cli.db_path());
+  std::set<std::string> seen;
+  for (int i = 1; i <= n; ++i) {
+    const std::string id =
+        st.query_text("SELECT id FROM scans WHERE source_name LIKE 'x" + std::to_string(i) + ".%'");
+    CAPTURE(i);
+    REQUIRE_OK(t.doc.run({"--json", "analyze", id, "--model", "chest-xray"}));
+    const auto batch = nlohmann::json::parse(st.query_text(
+        "SELECT probabilities FROM analyses WHERE scan_id = '" + id + "' AND heatmap = ''"));
+    const auto single = nlohmann::json::parse(st.query_text(
+        "SELECT probabilities FROM analyses WHERE scan_id = '" + id + "' AND heatmap <> ''"));
+    REQUIRE(batch.size() == 3);
+    REQUIRE(single.size() == 3);
+    for (std::size_t c = 0; c < 3; ++c)
+      CHECK(batch[c][1].get<double>() == doctest::Approx(single[c][1].get<double>()).epsilon(1e-4));
+    seen.insert(std::to_string(std::lround(batch[0][1].get<double>() * 1e4)));
+  }
+  CHECK(seen.size() == static_cast<std::size_t>(n));
 }
 
 TEST_CASE("batch import: unattended, with an importer's token from CSSS_TOKEN_FILE") {
