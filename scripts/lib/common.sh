@@ -10,6 +10,7 @@ CSSS_BUILD_PACKAGES=(
   libcli11-dev libfmt-dev libyaml-cpp-dev libsqlite3-dev libsodium-dev nlohmann-json3-dev
   libcurl4-openssl-dev libgmime-3.0-dev libopencv-dev libgdcm-dev libtorch-dev
   libhpdf-dev libqpdf-dev fonts-dejavu-core python3-fonttools libedit-dev
+  libgoogle-perftools-dev
 )
 # The demo opens the report it emailed with the PDF tools a reader would use.
 CSSS_DEMO_PACKAGES=(poppler-utils qpdf)
