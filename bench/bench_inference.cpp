@@ -18,8 +18,6 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <mutex>
 #include <random>
 #include <span>
@@ -31,6 +29,7 @@
 #include "imaging/image.hpp"
 #include "imaging/preprocess.hpp"
 #include "inference/backend.hpp"
+#include "util/fs.hpp"
 
 namespace {
 
@@ -63,11 +62,11 @@ std::vector<float> decoded(const std::filesystem::path& dir, std::size_t count, 
   const std::size_t per = static_cast<std::size_t>(3) * size * size;
   std::vector<float> out(files.size() * per);
   for (std::size_t i = 0; i < files.size(); ++i) {
-    std::ifstream in(files[i], std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const csss::imaging::Limits limits;
+    const std::string bytes = csss::util::read_file(files[i], limits.max_file_bytes);
     const auto image = csss::imaging::decode(
-        std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
-        csss::imaging::Limits{}, files[i].string());
+        std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()), limits,
+        files[i].string());
     csss::imaging::normalise_into(csss::imaging::fit(image.image, spec), spec,
                                   std::span(out).subspan(i * per, per));
   }

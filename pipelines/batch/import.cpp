@@ -254,14 +254,16 @@ class Models {
   std::set<std::string> used_;
 };
 
-// Lowers the calling thread's priority to nice 19 (Linux: per thread), once the model runs. The
-// model's threads wait for one another at every layer, so a decoding thread that takes a core
-// from one of them in the middle of a layer holds both up; at nice 19 the decoding runs while the
-// model waits for its next batch or for the store, and still makes progress on a busy machine.
-// Measured with `csss batch import` of 1000 brain MRIs (224x224 MobileNetV2, 2 cores, 3 rounds
-// each): the idle scheduling class (SCHED_IDLE) instead gave the same rates (112.7-122.7 images/s
-// against 113.9-125.0) and starves the decoding on a busy machine (a rerun with nothing to do,
-// its workers in that class, took 119 s for 0.9 s of CPU while a training ran).
+// Lowers the calling thread's priority to nice 19 (Linux: per thread), once the model runs: the
+// decoding runs while the model's threads wait for their next batch or for the store, and still
+// makes progress on a busy machine. (With more cores than model threads, each model thread's
+// LibTorch threads also wait for one another at every layer, so a decoding thread that takes a
+// core from one of them holds them all up.) Without it, on 2 cores with one LibTorch thread per
+// model thread, the rates were the same (118.5 / 107.0 / 89.4 images/s against 113.4 / 107.8 /
+// 97.0, 2000 brain MRIs, alternating). With one model thread of two LibTorch threads (1000 brain
+// MRIs, 3 rounds each), the idle scheduling class (SCHED_IDLE) instead gave the same rates
+// (112.7-122.7 images/s against 113.9-125.0) and starves the decoding on a busy machine (a rerun
+// with nothing to do, its workers in that class, took 119 s for 0.9 s of CPU while a training ran).
 void yield_to_the_model() {
   (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
 }
