@@ -387,8 +387,8 @@ TEST_CASE("batch import: peak memory stays flat at ten times the number of files
   admin.login_admin();
   REQUIRE_OK(admin.run(import_args("cxr")));
   // 256 x 256 images (each file, its decoded image and its model input held at once would show):
-  // 40 files, then 400 others, in batches of 4 so that the queues between the threads fill up
-  // within the first run.
+  // 120 files, then 1200 others, in batches of 4, so that the queues between the threads (up to
+  // 64 images waiting for the model, 16 for the store) fill up within the first run.
   const auto run = [&](const std::string& dir, int count, int seed) {
     const fs::path in = t.cli.root() / dir;
     for (int i = 0; i < count; ++i)
@@ -406,10 +406,11 @@ TEST_CASE("batch import: peak memory stays flat at ten times the number of files
     CHECK(s["analysed"] == count);
     return r.peak_rss_kib;
   };
-  const long small = run("small", 40, 10000);
-  const long large = run("large", 400, 20000);
-  MESSAGE("peak memory: 40 files " << small / 1024 << " MiB, 400 files " << large / 1024 << " MiB");
-  // Holding the 360 more files' model inputs would take about 200 MiB, their images 23 MiB.
+  const long small = run("small", 120, 10000);
+  const long large = run("large", 1200, 20000);
+  MESSAGE("peak memory: 120 files " << small / 1024 << " MiB, 1200 files " << large / 1024
+                                    << " MiB");
+  // Holding the 1080 more files' model inputs would take about 630 MiB, their images 69 MiB.
   CHECK(large < small + 24 * 1024);
 }
 
