@@ -102,6 +102,14 @@ enum class CodecStatus { ok, failed, crashed };
 // the program. The child is killed after 60 seconds.
 CodecStatus decode_fragments(const CodecInput& in, CodecOutput& out);
 
+// Shrinks `image` (8-bit, 1 or 3 channels) to width x height, neither larger than the image's,
+// by area averaging: the same bytes as OpenCV's cv::resize with INTER_AREA, which
+// shrink_area_opencv() calls (for the whole ratios it handles fast itself, and for tests), in
+// about half its time at other ratios (shrink.cpp; bench/bench_preprocess.cpp measures both).
+// Throws Error(internal) for a size that grows.
+Image shrink_area(const Image& image, int width, int height);
+Image shrink_area_opencv(const Image& image, int width, int height);
+
 // Turns off the diagnostics GDCM and OpenCV print on their own (once per process).
 void silence_libraries();
 

@@ -59,41 +59,57 @@ void check_image(const Image& image) {
 
 }  // namespace
 
-Image fit(const Image& image, const PreprocessSpec& spec) {
+namespace {
+
+// fit(), and fit_compact() when `keep_gray`.
+Image fit_to(const Image& image, const PreprocessSpec& spec, bool keep_gray) {
   check_spec(spec);
   check_image(image);
   detail::silence_libraries();
 
   // Area averaging when no side grows (it does not alias when shrinking), bilinear otherwise.
-  const auto resize = [&](const cv::Mat& from) {
-    if (image.width == spec.size && image.height == spec.size)
+  const auto resize = [&](const Image& from) {
+    if (from.width == spec.size && from.height == spec.size)
       return from;
-    const bool shrinking = spec.size <= image.width && spec.size <= image.height;
+    if (spec.size <= from.width && spec.size <= from.height)
+      return detail::shrink_area(from, spec.size, spec.size);  // cv::INTER_AREA's bytes, faster
     cv::Mat resized;
-    cv::resize(from, resized, cv::Size(spec.size, spec.size), 0, 0,
-               shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
-    return resized;
+    cv::resize(detail::view(from), resized, cv::Size(spec.size, spec.size), 0, 0, cv::INTER_LINEAR);
+    return detail::to_image(resized);
   };
-  const cv::Mat in = detail::view(image);
-  cv::Mat resized;
-  if (image.channels == spec.channels) {
-    resized = resize(in);
-  } else if (spec.channels == 1) {
-    cv::Mat gray;
-    cv::cvtColor(in, gray, cv::COLOR_RGB2GRAY);  // 0.299 R + 0.587 G + 0.114 B
-    resized = resize(gray);
-  } else {
-    // Gray to RGB repeats the plane, so it is resized first: the same values as resizing the
-    // three equal planes (each is resized alone), for a third of the work.
-    cv::cvtColor(resize(in), resized, cv::COLOR_GRAY2RGB);
+  if (image.channels == spec.channels)
+    return resize(image);
+  cv::Mat converted;
+  if (spec.channels == 1) {
+    cv::cvtColor(detail::view(image), converted,
+                 cv::COLOR_RGB2GRAY);  // 0.299 R + 0.587 G + 0.114 B
+    return resize(detail::to_image(converted));
   }
-  return detail::to_image(resized);
+  // Gray to RGB repeats the plane, so it is resized first: the same values as resizing the three
+  // equal planes (each is resized alone), for a third of the work.
+  Image gray = resize(image);
+  if (keep_gray)
+    return gray;
+  cv::cvtColor(detail::view(gray), converted, cv::COLOR_GRAY2RGB);
+  return detail::to_image(converted);
+}
+
+}  // namespace
+
+Image fit(const Image& image, const PreprocessSpec& spec) {
+  return fit_to(image, spec, false);
+}
+
+Image fit_compact(const Image& image, const PreprocessSpec& spec) {
+  return fit_to(image, spec, true);
 }
 
 void normalise_into(const Image& fitted, const PreprocessSpec& spec, std::span<float> out) {
   check_spec(spec);
   check_image(fitted);
-  if (fitted.width != spec.size || fitted.height != spec.size || fitted.channels != spec.channels) {
+  const bool gray_to_rgb = fitted.channels == 1 && spec.channels == 3;  // from fit_compact()
+  if (fitted.width != spec.size || fitted.height != spec.size ||
+      (fitted.channels != spec.channels && !gray_to_rgb)) {
     bad("the image is " + std::to_string(fitted.width) + "x" + std::to_string(fitted.height) +
         " with " + std::to_string(fitted.channels) + " channel(s), not " +
         std::to_string(spec.size) + "x" + std::to_string(spec.size) + " with " +
@@ -105,14 +121,20 @@ void normalise_into(const Image& fitted, const PreprocessSpec& spec, std::span<f
     bad("the output holds " + std::to_string(out.size()) + " values, not " +
         std::to_string(channels * plane));
   }
+  const auto stride = static_cast<std::size_t>(fitted.channels);
   for (std::size_t c = 0; c < channels; ++c) {
     const float scale = 1.0f / (255.0f * spec.stddev[c]);
     const float offset = spec.mean[c] / spec.stddev[c];
     float* dst = out.data() + c * plane;
-    const std::uint8_t* src = fitted.pixels.data() + c;
+    const std::uint8_t* src = fitted.pixels.data() + (gray_to_rgb ? 0 : c);
     // (v / 255 - mean) / stddev
-    for (std::size_t i = 0; i < plane; ++i)
-      dst[i] = static_cast<float>(src[i * channels]) * scale - offset;
+    if (stride == 1) {
+      for (std::size_t i = 0; i < plane; ++i)
+        dst[i] = static_cast<float>(src[i]) * scale - offset;
+    } else {
+      for (std::size_t i = 0; i < plane; ++i)
+        dst[i] = static_cast<float>(src[i * stride]) * scale - offset;
+    }
   }
 }
 

@@ -28,9 +28,14 @@ std::vector<float> preprocess(const Image& image, const PreprocessSpec& spec);
 // fit() converts to the spec's channel count and resizes to size x size (as above), and
 // normalise_into() writes the fitted image's CHW floats to `out` (channels * size * size values).
 // preprocess(image, spec) == normalise(fit(image, spec), spec). Throw as preprocess() does, and
-// normalise_into() also when the image is not size x size with the spec's channels or `out` has
-// the wrong length.
+// normalise_into() also when the image is not size x size with the spec's channels (or one
+// channel, see fit_compact) or `out` has the wrong length.
 Image fit(const Image& image, const PreprocessSpec& spec);
 void normalise_into(const Image& fitted, const PreprocessSpec& spec, std::span<float> out);
+
+// fit() that leaves a gray image gray for a 3-channel spec (a third of the bytes, for images
+// that wait in a queue): normalise_into() repeats its plane into the three, the same floats as
+// from fit()'s RGB copy. Otherwise the same as fit().
+Image fit_compact(const Image& image, const PreprocessSpec& spec);
 
 }  // namespace csss::imaging

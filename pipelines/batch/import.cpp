@@ -182,7 +182,8 @@ struct Item {
   std::optional<scans::Scans::ImportRequest> request;  // fresh, unless a dry run
   std::string model;                                   // the model to run, "" for none
   std::string model_problem;  // why no model can analyse it (a failure in the summary)
-  imaging::Image fitted;      // the image at the model's input size, when `model` is set
+  imaging::Image
+      fitted;  // the image at the model's input size (gray stays gray), when `model` is set
 };
 
 // A batch of scans for one model, and what the model made of it. One without scans asks the
@@ -191,7 +192,8 @@ struct Batch {
   std::string model;
   std::vector<scans::Scan> scans;
   std::vector<std::string> files;
-  std::vector<imaging::Image> images;  // fitted to the model's input; normalised by its thread
+  std::vector<imaging::Image>
+      images;  // fit_compact() to the model's input; normalised by its thread
   std::vector<std::vector<float>> probabilities;
   std::string error;
 };
@@ -407,7 +409,7 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
       if (!name.empty()) {
         if (models.first_use(name))
           to_model.push_always(Batch{name, {}, {}, {}, {}, {}});
-        item.fitted = imaging::fit(image, models.manifest(name).input);
+        item.fitted = imaging::fit_compact(image, models.manifest(name).input);
       }
     };
     try {

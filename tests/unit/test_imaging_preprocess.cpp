@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "imaging/internal.hpp"
 #include "imaging/preprocess.hpp"
 #include "support/check_error.hpp"
 
@@ -76,7 +77,7 @@ TEST_CASE("imaging: preprocess converts channels") {
   CHECK(planes == std::vector<float>{1, 0, 0, 1, 0, 0, 1, 1, 0, 1, 0, 1});
 }
 
-TEST_CASE("imaging: fit of a gray image to RGB equals the fit of its RGB copy") {
+TEST_CASE("imaging: fit of a gray image to RGB equals the fit of its RGB copy, and fit_compact") {
   // fit() resizes a gray image before repeating it into three planes; the result must be what
   // resizing the three equal planes gives, when shrinking (area) and when growing (bilinear).
   std::uint32_t state = 12345;
@@ -100,7 +101,28 @@ TEST_CASE("imaging: fit of a gray image to RGB equals the fit of its RGB copy") 
     CHECK(a.channels == 3);
     CHECK(a.width == 224);
     CHECK(a.pixels == b.pixels);
+    // fit_compact() keeps the gray plane; normalised, it gives fit()'s floats exactly.
+    const Image compact = fit_compact(gray, s);
+    CHECK(compact.channels == 1);
+    CHECK(compact.pixels.size() == 224u * 224u);
+    std::vector<float> from_compact(3u * 224u * 224u);
+    std::vector<float> from_fit(3u * 224u * 224u);
+    normalise_into(compact, s, from_compact);
+    normalise_into(a, s, from_fit);
+    CHECK(from_compact == from_fit);
+    CHECK(from_fit == preprocess(gray, s));
+    // RGB images, and gray for a gray model, are fitted as fit() does.
+    CHECK(fit_compact(rgb, s).pixels == b.pixels);
+    const PreprocessSpec g = spec(224, 1, {0.5f}, {0.25f});
+    CHECK(fit_compact(gray, g).pixels == fit(gray, g).pixels);
   }
+  // A one-channel image normalised for a gray spec of another size is still refused.
+  std::vector<float> out(3u * 4u * 4u);
+  check_error(
+      [&] {
+        normalise_into(constant(5, 5, 1, 0), spec(4, 3, {0, 0, 0}, {1, 1, 1}), out);
+      },
+      ErrorKind::invalid_input, "not 4x4");
 }
 
 TEST_CASE("imaging: preprocess resizes a known pattern") {
@@ -176,4 +198,65 @@ TEST_CASE("imaging: preprocess refuses empty images and malformed specs") {
               "stddev");
   check_error([&] { preprocess(ok, spec(8, 1, {NAN}, {0.25f})); }, ErrorKind::invalid_input,
               "mean");
+}
+
+TEST_CASE("imaging: the area shrink gives OpenCV's INTER_AREA bytes at every ratio") {
+  // detail::shrink_area() repeats cv::resize(INTER_AREA)'s arithmetic in another order of loops;
+  // any difference in a byte would change what the models see. Random and smooth images, gray
+  // and RGB, whole and fractional ratios, each side alone and both.
+  std::uint32_t state = 2024;
+  const auto next = [&] {
+    state = state * 1664525u + 1013904223u;
+    return state >> 8;
+  };
+  const auto make = [&](int width, int height, int channels, bool smooth) {
+    Image image{width, height, channels, {}};
+    image.pixels.resize(static_cast<std::size_t>(width * height * channels));
+    for (int y = 0; y < height; ++y) {
+      for (int x = 0; x < width * channels; ++x) {
+        const auto i = static_cast<std::size_t>(y * width * channels + x);
+        image.pixels[i] = smooth ? static_cast<std::uint8_t>((x * 7 + y * 3) % 256)
+                                 : static_cast<std::uint8_t>(next() & 0xFF);
+      }
+    }
+    return image;
+  };
+  struct Case {
+    int width, height, to_width, to_height;
+  };
+  std::vector<Case> cases{{256, 256, 224, 224}, {512, 512, 224, 224}, {300, 200, 224, 199},
+                          {225, 225, 224, 224}, {233, 256, 224, 224}, {1024, 768, 299, 299},
+                          {256, 256, 128, 128}, {256, 256, 256, 224}, {7, 5, 3, 2},
+                          {10, 10, 1, 1},       {1, 9, 1, 4},         {640, 480, 640, 479}};
+  for (int i = 0; i < 60; ++i) {
+    const int w = 1 + static_cast<int>(next() % 300);
+    const int h = 1 + static_cast<int>(next() % 300);
+    cases.push_back({w, h, 1 + static_cast<int>(next() % static_cast<std::uint32_t>(w)),
+                     1 + static_cast<int>(next() % static_cast<std::uint32_t>(h))});
+  }
+  for (const Case& c : cases) {
+    for (const int channels : {1, 3}) {
+      for (const bool smooth : {false, true}) {
+        const Image in = make(c.width, c.height, channels, smooth);
+        const Image ours = csss::imaging::detail::shrink_area(in, c.to_width, c.to_height);
+        const Image theirs = csss::imaging::detail::shrink_area_opencv(in, c.to_width, c.to_height);
+        CAPTURE(c.width);
+        CAPTURE(c.height);
+        CAPTURE(c.to_width);
+        CAPTURE(c.to_height);
+        CAPTURE(channels);
+        CAPTURE(smooth);
+        REQUIRE(ours.width == c.to_width);
+        REQUIRE(ours.height == c.to_height);
+        REQUIRE(ours.channels == channels);
+        REQUIRE(ours.pixels == theirs.pixels);
+      }
+    }
+  }
+  check_error(
+      [] {
+        (void)csss::imaging::detail::shrink_area(Image{4, 4, 1, std::vector<std::uint8_t>(16)}, 5,
+                                                 2);
+      },
+      ErrorKind::internal, "smaller");
 }
