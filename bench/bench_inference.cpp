@@ -29,6 +29,7 @@
 #include "imaging/image.hpp"
 #include "imaging/preprocess.hpp"
 #include "inference/backend.hpp"
+#include "raster_files.hpp"
 #include "util/fs.hpp"
 
 namespace {
@@ -44,13 +45,7 @@ int usage() {
 // decoded and preprocessed as `csss batch import` does for a 3-channel model with ImageNet's
 // mean and standard deviation: CHW floats, one image after another.
 std::vector<float> decoded(const std::filesystem::path& dir, std::size_t count, int size) {
-  std::vector<std::filesystem::path> files;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
-    const std::string ext = entry.path().extension().string();
-    if (entry.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg"))
-      files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
+  std::vector<std::filesystem::path> files = csss::bench::raster_files(dir);
   files.resize(std::min(files.size(), count));
   if (files.empty())
     throw std::runtime_error(dir.string() + ": no PNG or JPEG file");

@@ -19,6 +19,7 @@
 
 #include "imaging/image.hpp"
 #include "imaging/internal.hpp"
+#include "raster_files.hpp"
 #include "util/fs.hpp"
 
 namespace {
@@ -54,13 +55,7 @@ int main(int argc, char** argv) try {
       return usage();
   }
   namespace img = csss::imaging;
-  std::vector<std::filesystem::path> files;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
-    const std::string ext = entry.path().extension().string();
-    if (entry.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg"))
-      files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
+  std::vector<std::filesystem::path> files = csss::bench::raster_files(dir);
   std::vector<img::Image> images;
   std::size_t skipped = 0;
   const img::SequentialCodecs sequential;  // one thread, as each batch import worker runs
