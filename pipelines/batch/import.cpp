@@ -327,13 +327,21 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   const auto batch_size = static_cast<std::size_t>(options.batch_size);
   // Files are stored in groups of up to kGroup, whatever the batch size: one sync each.
   constexpr std::size_t kGroup = 16;
-  // Fitted images that may wait for the model (9.6 MB at 224x224 RGB): the decoding goes on
-  // while the model is being loaded, and evens out the pace of decoding and model.
-  constexpr std::size_t kQueuedImages = 64;
+  // The bytes of fitted images that may wait for the model: enough for the decoding to go on
+  // while the model is being loaded (about a second, when one core would otherwise be idle:
+  // some 330 gray images at 224x224, 110 RGB), and to even out the pace of decoding and model.
+  // A batch counts for at most a share of it, so that each model thread has one waiting
+  // however large the model's input.
+  constexpr std::size_t kQueuedBytes = std::size_t{16} << 20;
   Channel<Entry> entries(4 * jobs);
   Channel<Message> results(std::max(batch_size, kGroup));  // decoded items waiting to be stored
   const auto streams = static_cast<std::size_t>(options.model_streams);
-  Channel<Batch> to_model(std::max(streams, (kQueuedImages + batch_size - 1) / batch_size));
+  Channel<Batch> to_model(kQueuedBytes, [&](const Batch& b) {
+    std::size_t bytes = 0;
+    for (const imaging::Image& image : b.images)
+      bytes += image.pixels.size();
+    return std::min(bytes, kQueuedBytes / (streams + 1));
+  });
   std::atomic<bool> abort{false};
   // Set once a model is loaded: the workers then yield the cores to it. Until then (a rerun with
   // nothing left to analyse loads none) they run at the priority csss was started with.

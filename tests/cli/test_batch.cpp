@@ -387,8 +387,9 @@ TEST_CASE("batch import: peak memory stays flat at ten times the number of files
   admin.login_admin();
   REQUIRE_OK(admin.run(import_args("cxr")));
   // 256 x 256 images (each file, its decoded image and its model input held at once would show):
-  // 120 files, then 1200 others, in batches of 4, so that the queues between the threads (up to
-  // 64 images waiting for the model, 16 for the store) fill up within the first run.
+  // 200 files, then 2000 others, in batches of 4. The first run already fills most of the queues
+  // between the threads (16 for the store; up to 16 MiB of images waiting for the model, some 330
+  // of these, most of them while the model is being loaded), the second fills them all.
   const auto run = [&](const std::string& dir, int count, int seed) {
     const fs::path in = t.cli.root() / dir;
     for (int i = 0; i < count; ++i)
@@ -406,11 +407,11 @@ TEST_CASE("batch import: peak memory stays flat at ten times the number of files
     CHECK(s["analysed"] == count);
     return r.peak_rss_kib;
   };
-  const long small = run("small", 120, 10000);
-  const long large = run("large", 1200, 20000);
-  MESSAGE("peak memory: 120 files " << small / 1024 << " MiB, 1200 files " << large / 1024
+  const long small = run("small", 200, 10000);
+  const long large = run("large", 2000, 20000);
+  MESSAGE("peak memory: 200 files " << small / 1024 << " MiB, 2000 files " << large / 1024
                                     << " MiB");
-  // Holding the 1080 more files' model inputs would take about 630 MiB, their images 69 MiB.
+  // Holding the 1800 more files' model inputs would take about 1 GiB, their images 110 MiB.
   CHECK(large < small + 24 * 1024);
 }
 
