@@ -258,5 +258,5 @@ TEST_CASE("imaging: the area shrink gives OpenCV's INTER_AREA bytes at every rat
         (void)csss::imaging::detail::shrink_area(Image{4, 4, 1, std::vector<std::uint8_t>(16)}, 5,
                                                  2);
       },
-      ErrorKind::internal, "smaller");
+      ErrorKind::internal, "no larger");
 }
