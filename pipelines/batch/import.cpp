@@ -182,8 +182,8 @@ struct Item {
   std::optional<scans::Scans::ImportRequest> request;  // fresh, unless a dry run
   std::string model;                                   // the model to run, "" for none
   std::string model_problem;  // why no model can analyse it (a failure in the summary)
-  imaging::Image
-      fitted;  // the image at the model's input size (gray stays gray), when `model` is set
+  // The image at the model's input size (fit_compact: gray stays gray), when `model` is set.
+  imaging::Image fitted;
 };
 
 // A batch of scans for one model, and what the model made of it. One without scans asks the
@@ -192,8 +192,8 @@ struct Batch {
   std::string model;
   std::vector<scans::Scan> scans;
   std::vector<std::string> files;
-  std::vector<imaging::Image>
-      images;  // fit_compact() to the model's input; normalised by its thread
+  // fit_compact() to the model's input; normalised by the model's thread.
+  std::vector<imaging::Image> images;
   std::vector<std::vector<float>> probabilities;
   std::string error;
 };
