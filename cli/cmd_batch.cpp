@@ -110,6 +110,7 @@ void setup_batch(CLI::App& app, Context& ctx) {
     options.batch_size = opt->batch_size;
     options.jobs = opt->jobs;
     options.dry_run = opt->dry_run;
+    options.queued_bytes = static_cast<std::size_t>(ctx.config().get_int("batch.queue_mb")) << 20;
 
     // The model runs on a thread of its own. With glibc's arena per thread, its large buffers of
     // every batch were mapped, faulted in and unmapped again (a quarter of the CPU time in the

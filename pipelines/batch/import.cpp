@@ -256,16 +256,18 @@ class Models {
   std::set<std::string> used_;
 };
 
-// Lowers the calling thread's priority to nice 19 (Linux: per thread), once the model runs: the
-// decoding runs while the model's threads wait for their next batch or for the store, and still
-// makes progress on a busy machine. (With more cores than model threads, each model thread's
-// LibTorch threads also wait for one another at every layer, so a decoding thread that takes a
-// core from one of them holds them all up.) Without it, on 2 cores with one LibTorch thread per
-// model thread, the rates were the same (118.5 / 107.0 / 89.4 images/s against 113.4 / 107.8 /
-// 97.0, 2000 brain MRIs, alternating). With one model thread of two LibTorch threads (1000 brain
-// MRIs, 3 rounds each), the idle scheduling class (SCHED_IDLE) instead gave the same rates
-// (112.7-122.7 images/s against 113.9-125.0) and starves the decoding on a busy machine (a rerun
-// with nothing to do, its workers in that class, took 119 s for 0.9 s of CPU while a training ran).
+// Lowers the calling thread's priority to nice 19 (Linux: per thread), once a model is asked for:
+// the model's loading keeps a core to itself (at the same priority, the workers took up to half of
+// it: perf, samples per 100 ms), the decoding runs while the model's threads wait for their next
+// batch or for the store, and it still makes progress on a busy machine. (With more cores than
+// model threads, each model thread's LibTorch threads also wait for one another at every layer, so
+// a decoding thread that takes a core from one of them holds them all up.) Without it, on 2 cores
+// with one LibTorch thread per model thread, the rates were the same (118.5 / 107.0 / 89.4 images/s
+// against 113.4 / 107.8 / 97.0, 2000 brain MRIs, alternating). With one model thread of two
+// LibTorch threads (1000 brain MRIs, 3 rounds each), the idle scheduling class (SCHED_IDLE) instead
+// gave the same rates (112.7-122.7 images/s against 113.9-125.0) and starves the decoding on a busy
+// machine (a rerun with nothing to do, its workers in that class, took 119 s for 0.9 s of CPU while
+// a training ran).
 void yield_to_the_model() {
   (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
 }
@@ -300,6 +302,8 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
     throw Error(ErrorKind::usage, "the number of jobs must be 1..64");
   if (options.model_streams < 1 || options.model_streams > 64)
     throw Error(ErrorKind::usage, "the number of the model's threads must be 1..64");
+  if (options.queued_bytes < (std::size_t{1} << 20))
+    throw Error(ErrorKind::usage, "the images waiting for the model need at least 1 MiB");
   const bool analyse = options.model != "none";
   if (analyse && options.model != "auto")
     (void)registry_.find(options.model);  // an unknown name stops the run before any file
@@ -327,25 +331,38 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   const auto batch_size = static_cast<std::size_t>(options.batch_size);
   // Files are stored in groups of up to kGroup, whatever the batch size: one sync each.
   constexpr std::size_t kGroup = 16;
-  // The bytes of fitted images that may wait for the model: enough for the decoding to go on
-  // while the model is being loaded (about a second, when one core would otherwise be idle:
-  // some 330 gray images at 224x224, 110 RGB), and to even out the pace of decoding and model.
-  // A batch counts for at most a share of it, so that each model thread has one waiting
-  // however large the model's input.
-  constexpr std::size_t kQueuedBytes = std::size_t{16} << 20;
+  // The bytes of fitted images that may wait for the model (options.queued_bytes, 32 MiB by
+  // default: some 660 gray images at 224x224, 220 RGB): the decoding goes on while the model is
+  // being loaded (0.7 s on 2 cores, with one core free), and the pace of decoding and model
+  // evens out. A batch counts for at most a share of it, so that each model thread has one
+  // waiting however large the model's input.
+  const std::size_t queued_bytes = options.queued_bytes;
   Channel<Entry> entries(4 * jobs);
-  Channel<Message> results(std::max(batch_size, kGroup));  // decoded items waiting to be stored
+  // Decoded items waiting to be stored, bounded by their bytes (the file's and the model's input;
+  // the decoded image is let go once fitted): enough for the workers to go on while the storing
+  // thread waits for the disk's sync of a group.
+  constexpr std::size_t kResultBytes = std::size_t{8} << 20;
+  Channel<Message> results(kResultBytes, [](const Message& m) -> std::size_t {
+    const Item* item = std::get_if<Item>(&m);
+    if (item == nullptr)
+      return 0;
+    std::size_t bytes = item->fitted.pixels.size();
+    if (item->request)
+      bytes += item->request->file.bytes.size() + item->request->file.decoded.image.pixels.size();
+    return bytes;
+  });
   const auto streams = static_cast<std::size_t>(options.model_streams);
-  Channel<Batch> to_model(kQueuedBytes, [&](const Batch& b) {
+  Channel<Batch> to_model(queued_bytes, [&](const Batch& b) {
     std::size_t bytes = 0;
     for (const imaging::Image& image : b.images)
       bytes += image.pixels.size();
-    return std::min(bytes, kQueuedBytes / (streams + 1));
+    return std::min(bytes, queued_bytes / (streams + 1));
   });
   std::atomic<bool> abort{false};
-  // Set once a model is loaded: the workers then yield the cores to it. Until then (a rerun with
-  // nothing left to analyse loads none) they run at the priority csss was started with.
-  std::atomic<bool> model_loaded{false};
+  // Set once a model is asked for: the workers then yield the cores to its loading and its runs.
+  // Until then (a rerun with nothing left to analyse loads none) they run at the priority csss
+  // was started with.
+  std::atomic<bool> model_wanted{false};
   std::atomic<bool> interrupted{false};
   std::vector<Problem> walk_problems;  // the walker's; read once it has been joined
 
@@ -415,8 +432,10 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
       item.model = name;
       item.model_problem = problem;
       if (!name.empty()) {
-        if (models.first_use(name))
+        if (models.first_use(name)) {
+          model_wanted = true;
           to_model.push_always(Batch{name, {}, {}, {}, {}, {}});
+        }
         item.fitted = imaging::fit_compact(image, models.manifest(name).input);
       }
     };
@@ -454,6 +473,8 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
         const std::string body = decoded.dicom ? upper_trimmed(decoded.dicom->body_part) : "";
         prepare(modality, body, decoded.image);
       }
+      // Only its size is stored with the scan: the pixels go now, not after the group's sync.
+      decoded.image.pixels = {};
       item.request = scans::Scans::ImportRequest{
           scans::Scans::ImportedFile{std::move(bytes), sha, std::move(decoded), item.file},
           std::move(patient)};
@@ -490,7 +511,7 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
     store::Database db = store::Database::open(store_path, store::OpenMode::existing);
     bool yielded = false;
     while (auto entry = entries.pop()) {
-      if (!yielded && model_loaded) {
+      if (!yielded && model_wanted) {
         yield_to_the_model();
         yielded = true;
       }
@@ -515,7 +536,6 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
       const inference::Manifest& m = models.manifest(name);
       inference::verify_weights(m);
       net = inference::torch_backend().load(m.spec());
-      model_loaded = true;
     }
     return *net;
   };

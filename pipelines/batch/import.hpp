@@ -16,6 +16,7 @@
 // run. A run killed at any moment is finished by running it again: each file is stored once and
 // each result recorded once (per scan and model version).
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -67,6 +68,9 @@ struct ImportOptions {
   int batch_size = 4;         // images per model run, on each of the model's threads
   int jobs = default_jobs();  // worker threads that read, hash, decode and preprocess
   int model_streams = default_model_streams();  // threads that run the model, a batch each
+  // The bytes of decoded images (at the model's input size) that may wait for the model
+  // (setting batch.queue_mb).
+  std::size_t queued_bytes = std::size_t{32} << 20;
 };
 
 struct Problem {

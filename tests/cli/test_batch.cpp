@@ -387,9 +387,10 @@ TEST_CASE("batch import: peak memory stays flat at ten times the number of files
   admin.login_admin();
   REQUIRE_OK(admin.run(import_args("cxr")));
   // 256 x 256 images (each file, its decoded image and its model input held at once would show):
-  // 200 files, then 2000 others, in batches of 4. The first run already fills most of the queues
-  // between the threads (16 for the store; up to 16 MiB of images waiting for the model, some 330
-  // of these, most of them while the model is being loaded), the second fills them all.
+  // 200 files, then 2000 others, in batches of 4. The queues between the threads are bounded by
+  // bytes: up to 8 MiB of files and inputs waiting to be stored (some 70 of these), and here 4
+  // MiB of inputs waiting for the model (batch.queue_mb; some 80 inputs: the default, 32 MiB,
+  // would take runs of 700 and 7000 files to fill), so the first run fills them all already.
   const auto run = [&](const std::string& dir, int count, int seed) {
     const fs::path in = t.cli.root() / dir;
     for (int i = 0; i < count; ++i)
@@ -398,9 +399,10 @@ TEST_CASE("batch import: peak memory stays flat at ten times the number of files
     for (int i = 0; i < count; ++i)
       manifest += "f" + std::to_string(i) + ".png,MRN-" + std::to_string(i % 13) + "\n";
     write_text(t.cli.root() / (dir + ".csv"), manifest);
-    const auto r = t.doc.run({"batch", "import", in.string(), "--manifest",
-                              (t.cli.root() / (dir + ".csv")).string(), "--model", "cxr",
-                              "--batch-size", "4", "--jobs", "2", "--json"});
+    const auto r = t.doc.run(
+        {"batch", "import", in.string(), "--manifest", (t.cli.root() / (dir + ".csv")).string(),
+         "--model", "cxr", "--batch-size", "4", "--jobs", "2", "--json"},
+        "", {{"CSSS_BATCH_QUEUE_MB", "4"}});
     REQUIRE_OK(r);
     const auto s = json_of(r);
     CHECK(s["imported"] == count);
