@@ -3,6 +3,8 @@
 
 #include <malloc.h>
 #include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
 
 #include <fmt/format.h>
@@ -89,9 +91,10 @@ void setup_batch(CLI::App& app, Context& ctx) {
       "Files are recognised by content (PNG, JPEG, DICOM) and hashed; bytes the store holds\n"
       "already are skipped, so rerunning the same command after a crash or SIGKILL finishes the\n"
       "rest, each file stored once and each result recorded once. SIGINT/SIGTERM stop after the\n"
-      "files being read and the batches queued for the model. The patient comes from the\n"
-      "manifest, else the DICOM PatientID; records are created without login accounts. Bad files\n"
-      "are listed with a reason; the batch goes on.\n"
+      "files being read and the images queued for the model; a second one stops at once (safe:\n"
+      "a rerun finishes the rest as after a crash). The patient comes from the manifest, else the\n"
+      "DICOM PatientID; records are created without login accounts. Bad files are listed with a\n"
+      "reason; the batch goes on.\n"
       "Results are recorded without a Grad-CAM overlay (csss analyze makes one).\n"
       "Runs in a staff session, or unattended with an importer token: CSSS_TOKEN_FILE=FILE.\n"
       "Exit status: 0 all done; 10 done, with rejected or unanalysed files; any other code: the\n"
@@ -133,15 +136,28 @@ void setup_batch(CLI::App& app, Context& ctx) {
         [&](const pipelines::batch::ImportProgress& p) {
           if (!line.enabled())
             return;
-          const double rate = p.seconds > 0 ? static_cast<double>(p.done) / p.seconds : 0;
-          std::string text;
-          if (p.total > 0) {
-            const double eta = rate > 0 ? static_cast<double>(p.total - p.done) / rate : 0;
-            text = fmt::format("{} {}/{} files, {:.1f}/s, ETA {}",
-                               bar(static_cast<double>(p.done), static_cast<double>(p.total)),
-                               p.done, p.total, rate, duration_text(eta));
-          } else {
-            text = fmt::format("{} files, {:.1f}/s", p.done, rate);
+          // Files are read, stored and queued ahead of the model: once it runs, its rate (and
+          // what waits for it) sets the line's rate and the ETA.
+          const bool model = options.model != "none" && !options.dry_run && p.analysed > 0;
+          const double rate =
+              p.seconds > 0 ? static_cast<double>(model ? p.analysed : p.done) / p.seconds : 0;
+          std::string text =
+              p.total > 0
+                  ? fmt::format("{} {}/{} files",
+                                bar(static_cast<double>(p.done), static_cast<double>(p.total)),
+                                p.done, p.total)
+                  : fmt::format("{} files", p.done);
+          if (model)
+            text += fmt::format(", {} analysed", p.analysed);
+          text += fmt::format(", {:.1f}/s", rate);
+          if (p.total > 0 && rate > 0) {
+            const auto left = static_cast<double>(std::max<std::int64_t>(p.total - p.done, 0));
+            text += ", ETA " +
+                    duration_text((left + (model ? static_cast<double>(p.waiting) : 0.0)) / rate);
+          }
+          if (InterruptGuard::requested()) {
+            text = fmt::format("Stopping after the queued images, {} to go (Ctrl-C again: at once)",
+                               p.waiting);
           }
           line.update(text);
         },

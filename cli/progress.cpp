@@ -16,8 +16,15 @@ namespace {
 
 std::atomic<bool> g_interrupted{false};
 
+// Once: the next SIGINT or SIGTERM, whichever came first, takes its default action (sigaction is
+// async-signal-safe).
 extern "C" void on_interrupt(int) {
   g_interrupted.store(true);
+  struct sigaction fallback {};
+  fallback.sa_handler = SIG_DFL;
+  sigemptyset(&fallback.sa_mask);
+  ::sigaction(SIGINT, &fallback, nullptr);
+  ::sigaction(SIGTERM, &fallback, nullptr);
 }
 
 int terminal_width() {

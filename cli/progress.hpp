@@ -35,8 +35,10 @@ std::string bar(double done, double total, int width = 24);
 // "1:05:09", "4:07", "0:03".
 std::string duration_text(double seconds);
 
-// While alive, SIGINT and SIGTERM set a flag instead of ending the process, so that a long job can
-// stop at a safe point; the previous handlers come back afterwards.
+// While alive, the first SIGINT or SIGTERM sets a flag instead of ending the process, so that a
+// long job can stop at a safe point; a second one ends the process at once (the signal's default
+// action: the jobs that use this are safe to kill at any moment). The previous handlers come back
+// afterwards.
 class InterruptGuard {
  public:
   InterruptGuard();

@@ -331,11 +331,11 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   const auto batch_size = static_cast<std::size_t>(options.batch_size);
   // Files are stored in groups of up to kGroup, whatever the batch size: one sync each.
   constexpr std::size_t kGroup = 16;
-  // The bytes of fitted images that may wait for the model (options.queued_bytes, 32 MiB by
-  // default: some 660 gray images at 224x224, 220 RGB): the decoding goes on while the model is
-  // being loaded (0.7 s on 2 cores, with one core free), and the pace of decoding and model
-  // evens out. A batch counts for at most a share of it, so that each model thread has one
-  // waiting however large the model's input.
+  // The bytes of fitted images that may wait for the model (options.queued_bytes, 64 MiB by
+  // default: some 1300 gray images at 224x224, 440 RGB): the decoding goes on for as long as the
+  // model is being loaded (0.7-0.8 s on 2 cores, with the other core decoding and storing some
+  // 1000 brain MRIs meanwhile), and the pace of decoding and model evens out. A batch counts for at
+  // most a share of it, so that each model thread has one waiting however large the model's input.
   const std::size_t queued_bytes = options.queued_bytes;
   Channel<Entry> entries(4 * jobs);
   // Decoded items waiting to be stored, bounded by their bytes (the file's and the model's input;
@@ -613,6 +613,7 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   std::set<std::string> seen;  // manifest keys met on the walk (at most the manifest's size)
   std::map<std::string, Batch> pending;  // per model, the batch being filled
   std::size_t in_flight = 0;             // batches with the model
+  std::int64_t waiting = 0;              // images in a batch, not yet recorded
   std::vector<scans::Scans::ImportRequest> group;
   std::vector<Item> group_items;  // the rest of each request's item
   std::int64_t done = 0;
@@ -630,6 +631,7 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   const auto queue = [&](const std::string& model, const scans::Scan& scan, imaging::Image& fitted,
                          const std::string& file) {
     Batch& b = pending[model];
+    ++waiting;
     b.model = model;
     b.images.push_back(std::move(fitted));
     b.scans.push_back(scan);
@@ -676,6 +678,7 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   };
   const auto record = [&](Batch& b) {
     --in_flight;
+    waiting -= static_cast<std::int64_t>(b.scans.size());
     if (!b.error.empty()) {
       for (const std::string& f : b.files)
         sum.failed.push_back({f, b.error});
@@ -705,6 +708,8 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
       break;
     if (auto* b = std::get_if<Batch>(&*message)) {
       record(*b);
+      if (progress)
+        progress({done, sum.analysed, waiting, total, elapsed()});
       continue;
     }
     if (std::holds_alternative<WorkersDone>(*message)) {
@@ -718,7 +723,7 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
     if (item.kind != Item::Kind::problem) {
       ++done;
       if (progress)
-        progress({done, total, elapsed()});
+        progress({done, sum.analysed, waiting, total, elapsed()});
       if (manifest.rows.count(item.key) != 0)
         seen.insert(item.key);
     }

@@ -70,7 +70,7 @@ struct ImportOptions {
   int model_streams = default_model_streams();  // threads that run the model, a batch each
   // The bytes of decoded images (at the model's input size) that may wait for the model
   // (setting batch.queue_mb).
-  std::size_t queued_bytes = std::size_t{32} << 20;
+  std::size_t queued_bytes = std::size_t{64} << 20;
 };
 
 struct Problem {
@@ -92,9 +92,12 @@ struct ImportSummary {
   double images_per_second() const;
 };
 
+// After each file and each batch of results.
 struct ImportProgress {
-  std::int64_t done = 0;
-  std::int64_t total = -1;  // -1 while unknown
+  std::int64_t done = 0;      // files looked at
+  std::int64_t analysed = 0;  // results recorded (the model runs behind the files)
+  std::int64_t waiting = 0;   // images queued for the model or being run, not yet recorded
+  std::int64_t total = -1;    // -1 while unknown
   double seconds = 0;
 };
 using ProgressFn = std::function<void(const ImportProgress&)>;

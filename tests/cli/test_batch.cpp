@@ -253,6 +253,74 @@ TEST_CASE("batch import: killed with SIGKILL part-way, a rerun imports the rest 
   CHECK(st.query_text("SELECT count(*) FROM patients") == "7");
 }
 
+TEST_CASE(
+    "batch import: SIGINT stops after the queued images with exit 130, a second SIGINT at "
+    "once; reruns finish the rest exactly once") {
+  Importing t;
+  Session admin = t.cli.as("admin");
+  admin.login_admin();
+  REQUIRE_OK(admin.run(import_args("cxr")));
+  const int n = 600;
+  std::string manifest;
+  for (int i = 0; i < n; ++i) {
+    const std::string name = "img" + std::to_string(i) + ".png";
+    write_numbered_png(t.in / name, 64, 3000 + i);
+    manifest += name + ",MRN-" + std::to_string(i % 5) + "\n";
+  }
+  const fs::path m = t.cli.root() / "m.csv";
+  write_text(m, manifest);
+  const std::vector<std::string> argv{csss_binary(), "batch",    "import",  t.in.string(),
+                                      "--manifest",  m.string(), "--model", "cxr"};
+  Store st(t.cli.db_path());
+  const auto analyses = [&] { return std::stoll(st.query_text("SELECT count(*) FROM analyses")); };
+  const auto start = [&](const std::string& log, const std::string& queue_mb) {
+    Env env = t.cli.base_env("doctor");
+    env["CSSS_BATCH_QUEUE_MB"] = queue_mb;
+    return start_background(argv, (t.cli.root() / log).string(), {"", env, ""});
+  };
+  const auto wait_for_analyses = [&](std::int64_t more_than) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (analyses() <= more_than && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  };
+
+  // One SIGINT once the model runs (1 MiB of queued images, some 20, so the walk is still far
+  // from its end): the walk stops, what is queued is finished, exit 130 and how to resume.
+  int pid = start("run1.log", "1");
+  wait_for_analyses(0);
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  CHECK(contains(read_bytes(t.cli.root() / "run1.log"), "run the same command again"));
+  const std::int64_t stored = t.scans();
+  CHECK(stored < n);
+  // Every stored scan was analysed: the queued images were not dropped.
+  CHECK(analyses() == stored);
+
+  // Two: the second ends the process at once, with 16 MiB of images still queued.
+  pid = start("run2.log", "16");
+  wait_for_analyses(stored);
+  ::kill(pid, SIGINT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ::kill(pid, SIGINT);
+  ::waitpid(pid, &status, 0);
+  CHECK(WIFSIGNALED(status));
+  CHECK((WIFSIGNALED(status) && WTERMSIG(status) == SIGINT));
+
+  // The rest, each file stored once and analysed once.
+  const auto r = t.doc.run(
+      {"batch", "import", t.in.string(), "--manifest", m.string(), "--model", "cxr", "--json"});
+  REQUIRE_OK(r);
+  const auto s = json_of(r);
+  CHECK(s["imported"].get<std::int64_t>() + s["duplicates"].get<std::int64_t>() == n);
+  CHECK(t.scans() == n);
+  CHECK(st.query_text("SELECT count(DISTINCT sha256) FROM scans") == std::to_string(n));
+  CHECK(analyses() == n);
+  CHECK(st.query_text("SELECT count(DISTINCT scan_id) FROM analyses") == std::to_string(n));
+}
+
 TEST_CASE("batch import: two shards at once share the work, each file once") {
   Importing t;
   const int n = 40;
@@ -389,8 +457,8 @@ TEST_CASE("batch import: peak memory stays flat at ten times the number of files
   // 256 x 256 images (each file, its decoded image and its model input held at once would show):
   // 200 files, then 2000 others, in batches of 4. The queues between the threads are bounded by
   // bytes: up to 8 MiB of files and inputs waiting to be stored (some 70 of these), and here 4
-  // MiB of inputs waiting for the model (batch.queue_mb; some 80 inputs: the default, 32 MiB,
-  // would take runs of 700 and 7000 files to fill), so the first run fills them all already.
+  // MiB of inputs waiting for the model (batch.queue_mb; some 80 inputs: the default, 64 MiB,
+  // would take runs of 1300 and 13000 files to fill), so the first run fills them all already.
   const auto run = [&](const std::string& dir, int count, int seed) {
     const fs::path in = t.cli.root() / dir;
     for (int i = 0; i < count; ++i)
