@@ -2,35 +2,11 @@
 #include <doctest/doctest.h>
 
 #include "cli_fixture.hpp"
+#include "support/setting_keys.hpp"
 
 using namespace csss::test;
 
 namespace {
-
-const std::vector<std::string> kKeys{"data_dir",
-                                     "session.ttl_minutes",
-                                     "session.idle_minutes",
-                                     "login.max_failures",
-                                     "login.lockout_minutes",
-                                     "password.min_length",
-                                     "otp.ttl_minutes",
-                                     "otp.max_attempts",
-                                     "account.codes_per_hour",
-                                     "scan.max_file_mb",
-                                     "scan.max_megapixels",
-                                     "batch.queue_mb",
-                                     "models.dir",
-                                     "prescription.templates",
-                                     "report.facility_name",
-                                     "report.facility_address",
-                                     "report.font",
-                                     "report.font_bold",
-                                     "mail.from",
-                                     "smtp.url",
-                                     "smtp.user",
-                                     "smtp.password",
-                                     "smtp.tls",
-                                     "smtp.timeout_seconds"};
 
 // The settings of `config show --json`, by key.
 std::map<std::string, nlohmann::json> settings_of(const ProcessResult& r) {
@@ -55,8 +31,8 @@ TEST_CASE("config show --json lists every key with its value, source and origin"
   Cli cli;
   const auto r = cli.run({"--json", "config", "show"});
   const auto settings = settings_of(r);
-  CHECK(settings.size() == kKeys.size());
-  for (const auto& key : kKeys) {
+  CHECK(settings.size() == kSettingKeys.size());
+  for (const auto& key : kSettingKeys) {
     INFO("key ", key);
     REQUIRE(settings.count(key) == 1);
     const auto& s = settings.at(key);
@@ -91,7 +67,7 @@ TEST_CASE("config show prints a table of keys, values and origins") {
   CHECK(contains(r.out, "KEY"));
   CHECK(contains(r.out, "VALUE"));
   CHECK(contains(r.out, "FROM"));
-  for (const auto& key : kKeys)
+  for (const auto& key : kSettingKeys)
     CHECK(contains(r.out, key));
   CHECK(contains(r.out, "(empty)"));
   CHECK(contains(r.out, "CSSS_DATA_DIR"));

@@ -8,6 +8,7 @@
 
 #include "config/config.hpp"
 #include "support/check_error.hpp"
+#include "support/setting_keys.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace csss::config;
@@ -312,28 +313,9 @@ TEST_CASE("config::to_string(Source)") {
 
 TEST_CASE("config::Config::known_keys") {
   const auto keys = Config::known_keys();
-  for (const std::string key : {"data_dir",
-                                "session.ttl_minutes",
-                                "session.idle_minutes",
-                                "login.max_failures",
-                                "login.lockout_minutes",
-                                "password.min_length",
-                                "otp.ttl_minutes",
-                                "otp.max_attempts",
-                                "account.codes_per_hour",
-                                "scan.max_file_mb",
-                                "scan.max_megapixels",
-                                "batch.queue_mb",
-                                "models.dir",
-                                "prescription.templates",
-                                "mail.from",
-                                "smtp.url",
-                                "smtp.user",
-                                "smtp.password",
-                                "smtp.tls",
-                                "smtp.timeout_seconds"}) {
+  for (const std::string& key : csss::test::kSettingKeys) {
     CAPTURE(key);
     CHECK(std::count(keys.begin(), keys.end(), key) == 1);
   }
-  CHECK(keys.size() == 24);
+  CHECK(keys.size() == csss::test::kSettingKeys.size());
 }
