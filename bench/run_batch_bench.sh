@@ -6,7 +6,8 @@
 # preprocessed beforehand (bench_inference --images), and both programs' peak memory
 # (/usr/bin/time). The model alone runs as csss runs it (2 threads with batches of 4, one LibTorch
 # thread each) and as the Python script does (1 thread, batches of 16, LibTorch on every core).
-# They alternate for ROUNDS rounds, each import on a fresh store; the medians are the figures.
+# They alternate for ROUNDS rounds, each import on a fresh store; the medians are the figures, and
+# the ratios are also printed per round with their medians (the machine's speed drifts).
 #
 #   bench/run_batch_bench.sh [BUILD_DIR] [DATA_DIR] [COUNT] [ROUNDS]
 #
@@ -64,7 +65,7 @@ cp -a "$work/data" "$work/data.fresh"
 # benchmark's cost, not the import's.
 peak() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1" | awk '{ printf "%.0f", $1 / 1024 }'; }
 median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-cs="" ps="" ms="" js="" ss="" cm="" pm="" start=""
+cs="" ps="" ms="" js="" ss="" cm="" pm="" start="" rs="" rj=""
 for round in $(seq "$rounds"); do
   rm -f "$work/python.db"*
   cp -a "$work/data.fresh" "$work/data.$round"
@@ -89,6 +90,9 @@ for round in $(seq "$rounds"); do
   printf 'round %d: csss %.2f, python %.2f, model alone %.2f (same job with start-up %.2f; as python runs it %.2f) images/s; peak memory csss %s MiB, python %s MiB\n' \
     "$round" "$c" "$p" "$mr" "$mj" "$m1r" "$(peak "$work/csss.time")" "$(peak "$work/python.time")"
   cs="$cs $c" ps="$ps $p" ms="$ms $mr" js="$js $mj" ss="$ss $m1r"
+  # Each round's own ratios too: the machine's speed drifts between rounds.
+  rs="$rs $(awk -v c="$c" -v m="$mr" 'BEGIN { printf "%.1f", 100 * c / m }')"
+  rj="$rj $(awk -v c="$c" -v j="$mj" 'BEGIN { printf "%.1f", 100 * c / j }')"
 done
 c=$(median <<<"$cs") p=$(median <<<"$ps") mr=$(median <<<"$ms") mj=$(median <<<"$js")
 m1r=$(median <<<"$ss")
@@ -105,3 +109,5 @@ printf '                   %.2f images/s as the python script runs it (1 thread,
 awk -v c="$c" -v p="$p" -v m="$mr" -v j="$mj" 'BEGIN {
   printf "csss / python = %.2fx (goal 1.5x)\n", c / p
   printf "csss / model alone = %.0f%% of its throughput, %.0f%% of the same job (goal >= 85%%)\n", 100 * c / m, 100 * c / j }'
+printf 'per round:          csss / model alone %s %%; csss / same job %s %% (medians %s%%, %s%%)\n' \
+  "$(tr ' ' '/' <<<"${rs# }")" "$(tr ' ' '/' <<<"${rj# }")" "$(median <<<"$rs")" "$(median <<<"$rj")"

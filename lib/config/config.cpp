@@ -50,7 +50,7 @@ const KeySpec kKeys[] = {
     {"scan.max_file_mb", Type::integer, "64", "the largest scan file accepted, in MiB", 1, 4096},
     {"scan.max_megapixels", Type::integer, "100",
      "the most pixels a scan may declare, in millions (checked before decoding)", 1, 1000},
-    {"batch.queue_mb", Type::integer, "64",
+    {"batch.queue_mb", Type::integer, "32",
      "decoded images that may wait for the model in a batch import, in MiB (the decoding runs "
      "this far ahead, most of all while the model loads)",
      1, 4096},

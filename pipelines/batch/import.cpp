@@ -331,11 +331,13 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   const auto batch_size = static_cast<std::size_t>(options.batch_size);
   // Files are stored in groups of up to kGroup, whatever the batch size: one sync each.
   constexpr std::size_t kGroup = 16;
-  // The bytes of fitted images that may wait for the model (options.queued_bytes, 64 MiB by
-  // default: some 1300 gray images at 224x224, 440 RGB): the decoding goes on for as long as the
-  // model is being loaded (0.7-0.8 s on 2 cores, with the other core decoding and storing some
-  // 1000 brain MRIs meanwhile), and the pace of decoding and model evens out. A batch counts for at
-  // most a share of it, so that each model thread has one waiting however large the model's input.
+  // The bytes of fitted images that may wait for the model (options.queued_bytes, 32 MiB by
+  // default: some 660 gray images at 224x224, 220 RGB): the decoding goes on for most of the time
+  // the model is being loaded (0.7-0.8 s on 2 cores, with the other core decoding and storing
+  // some 700-1000 brain MRIs meanwhile), and the pace of decoding and model evens out. (64 MiB,
+  // covering all of it, was not measurably faster: two A/Bs of 5 and 6 rounds disagreed.) A batch
+  // counts for at most a share of it, so that each model thread has one waiting however large
+  // the model's input.
   const std::size_t queued_bytes = options.queued_bytes;
   Channel<Entry> entries(4 * jobs);
   // Decoded items waiting to be stored, bounded by their bytes (the file's and the model's input;

@@ -70,7 +70,7 @@ struct ImportOptions {
   int model_streams = default_model_streams();  // threads that run the model, a batch each
   // The bytes of decoded images (at the model's input size) that may wait for the model
   // (setting batch.queue_mb).
-  std::size_t queued_bytes = std::size_t{64} << 20;
+  std::size_t queued_bytes = std::size_t{32} << 20;
 };
 
 struct Problem {

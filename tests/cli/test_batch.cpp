@@ -457,8 +457,8 @@ TEST_CASE("batch import: peak memory stays flat at ten times the number of files
   // 256 x 256 images (each file, its decoded image and its model input held at once would show):
   // 200 files, then 2000 others, in batches of 4. The queues between the threads are bounded by
   // bytes: up to 8 MiB of files and inputs waiting to be stored (some 70 of these), and here 4
-  // MiB of inputs waiting for the model (batch.queue_mb; some 80 inputs: the default, 64 MiB,
-  // would take runs of 1300 and 13000 files to fill), so the first run fills them all already.
+  // MiB of inputs waiting for the model (batch.queue_mb; some 80 inputs: the default, 32 MiB,
+  // would take runs of 700 and 7000 files to fill), so the first run fills them all already.
   const auto run = [&](const std::string& dir, int count, int seed) {
     const fs::path in = t.cli.root() / dir;
     for (int i = 0; i < count; ++i)
