@@ -476,7 +476,8 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
         prepare(modality, body, decoded.image);
       }
       // Only its size is stored with the scan: the pixels go now, not after the group's sync.
-      decoded.image.pixels = {};
+      // (Swapped out: assigning {} would keep the buffer.)
+      std::vector<std::uint8_t>().swap(decoded.image.pixels);
       item.request = scans::Scans::ImportRequest{
           scans::Scans::ImportedFile{std::move(bytes), sha, std::move(decoded), item.file},
           std::move(patient)};
