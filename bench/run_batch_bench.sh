@@ -5,7 +5,8 @@
 # same COUNT images of DATA, with the model's own throughput on the same images decoded and
 # preprocessed beforehand (bench_inference --images), and both programs' peak memory
 # (/usr/bin/time). The model alone runs as csss runs it (2 threads with batches of 4, one LibTorch
-# thread each) and as the Python script does (1 thread, batches of 16, LibTorch on every core).
+# thread each), just before and just after each import (their mean is the round's reference), and
+# as the Python script does (1 thread, batches of 16, LibTorch on every core).
 # They alternate for ROUNDS rounds, each import on a fresh store; the medians are the figures, and
 # the ratios are also printed per round with their medians (the machine's speed drifts).
 #
@@ -66,29 +67,33 @@ cp -a "$work/data" "$work/data.fresh"
 peak() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1" | awk '{ printf "%.0f", $1 / 1024 }'; }
 median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 cs="" ps="" ms="" js="" ss="" cm="" pm="" start="" rs="" rj=""
+alone() { "$build/bin/bench_inference" "$work/model.pt" --classes 4 --size 224 --images "$work/in" "$@"; }
+rate_of() { sed -n 's/^csss: \([0-9.]*\) images\/s.*/\1/p' <<<"$1"; }
 for round in $(seq "$rounds"); do
   rm -f "$work/python.db"*
   cp -a "$work/data.fresh" "$work/data.$round"
+  # The model alone as csss runs it, just before and just after the import: their mean is the
+  # round's reference, so a slow or fast spell of the machine weighs on both sides alike.
+  before=$(alone --streams 2 --batch 4 --iters $(((images + 7) / 8)))
   CSSS_DATA_DIR="$work/data.$round" CSSS_TOKEN_FILE="$work/token" \
     /usr/bin/time -v -o "$work/csss.time" \
     "$csss" --json batch import "$work/in" --manifest "$work/manifest.csv" --model bench224 \
     >"$work/csss.json"
   c=$(sed -n 's/.*"images_per_second": \([0-9.]*\).*/\1/p' "$work/csss.json")
+  m=$(alone --streams 2 --batch 4 --iters $(((images + 7) / 8)))
+  mr=$(awk -v a="$(rate_of "$before")" -v b="$(rate_of "$m")" 'BEGIN { printf "%.2f", (a + b) / 2 }')
+  start=$(sed -n 's/^start: //p' <<<"$m")
   /usr/bin/time -v -o "$work/python.time" \
     "$python" "$repo/bench/batch_import.py" "$work/in" "$work/model.pt" "$work/python.db" >"$work/python.txt"
   p=$(sed -n 's/^python: \([0-9.]*\) images\/s.*/\1/p' "$work/python.txt")
-  alone() { "$build/bin/bench_inference" "$work/model.pt" --classes 4 --size 224 --images "$work/in" "$@"; }
-  m=$(alone --streams 2 --batch 4 --iters $(((images + 7) / 8)))
-  mr=$(sed -n 's/^csss: \([0-9.]*\) images\/s.*/\1/p' <<<"$m")
-  start=$(sed -n 's/^start: //p' <<<"$m")
   # The same job: loading LibTorch and the model, then every image.
   mj=$(awk -v n="$images" -v r="$mr" -v s="$start" 'BEGIN { split(s, a, " ");
     printf "%.2f", n / (a[1] + a[6] + n / r) }')
   m1=$(alone --streams 1 --batch 16 --iters $(((images + 15) / 16)))
-  m1r=$(sed -n 's/^csss: \([0-9.]*\) images\/s.*/\1/p' <<<"$m1")
+  m1r=$(rate_of "$m1")
   cm="$cm $(peak "$work/csss.time")" pm="$pm $(peak "$work/python.time")"
-  printf 'round %d: csss %.2f, python %.2f, model alone %.2f (same job with start-up %.2f; as python runs it %.2f) images/s; peak memory csss %s MiB, python %s MiB\n' \
-    "$round" "$c" "$p" "$mr" "$mj" "$m1r" "$(peak "$work/csss.time")" "$(peak "$work/python.time")"
+  printf 'round %d: csss %.2f, python %.2f, model alone %.2f (%.2f before csss, %.2f after; same job with start-up %.2f; as python runs it %.2f) images/s; peak memory csss %s MiB, python %s MiB\n' \
+    "$round" "$c" "$p" "$mr" "$(rate_of "$before")" "$(rate_of "$m")" "$mj" "$m1r" "$(peak "$work/csss.time")" "$(peak "$work/python.time")"
   cs="$cs $c" ps="$ps $p" ms="$ms $mr" js="$js $mj" ss="$ss $m1r"
   # Each round's own ratios too: the machine's speed drifts between rounds.
   rs="$rs $(awk -v c="$c" -v m="$mr" 'BEGIN { printf "%.1f", 100 * c / m }')"
