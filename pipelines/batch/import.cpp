@@ -341,17 +341,14 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   const std::size_t queued_bytes = options.queued_bytes;
   Channel<Entry> entries(4 * jobs);
   // Decoded items waiting to be stored, bounded by their bytes (the file's and the model's input;
-  // the decoded image is let go once fitted): enough for the workers to go on while the storing
-  // thread waits for the disk's sync of a group.
+  // the worker frees the decoded image once fitted): enough for the workers to go on while the
+  // storing thread waits for the disk's sync of a group.
   constexpr std::size_t kResultBytes = std::size_t{8} << 20;
   Channel<Message> results(kResultBytes, [](const Message& m) -> std::size_t {
     const Item* item = std::get_if<Item>(&m);
     if (item == nullptr)
       return 0;
-    std::size_t bytes = item->fitted.pixels.size();
-    if (item->request)
-      bytes += item->request->file.bytes.size() + item->request->file.decoded.image.pixels.size();
-    return bytes;
+    return item->fitted.pixels.size() + (item->request ? item->request->file.bytes.size() : 0);
   });
   const auto streams = static_cast<std::size_t>(options.model_streams);
   Channel<Batch> to_model(queued_bytes, [&](const Batch& b) {
