@@ -8,14 +8,17 @@
 // before the clock starts (the job of `csss batch import` without its decoding and storing);
 // otherwise one batch of random values. With K streams (default 1), K threads each run I batches of
 // the same loaded model at once, each with cores / K of LibTorch's threads (at least one), as `csss
-// batch import` runs its model. Prints two lines: "csss: <images/s> images/s (best batch
-// <images/s>; batch B, I batches, K streams, <backend>)" and "start: <s> s to load LibTorch, <s> s
-// to load and prepare the model".
+// batch import` runs its model. Prints three lines: "csss: <images/s> images/s (best batch
+// <images/s>; batch B, I batches, K streams, <backend>)", "cpu: <s> s for the timed batches,
+// <images> images per CPU-second" (the process's CPU time, all threads, while the timed batches
+// ran: other tenants of a shared machine slow the clock more than they add to it) and "start: <s> s
+// to load LibTorch, <s> s to load and prepare the model".
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <exception>
 #include <filesystem>
 #include <mutex>
@@ -66,6 +69,13 @@ std::vector<float> decoded(const std::filesystem::path& dir, std::size_t count, 
                                   std::span(out).subspan(i * per, per));
   }
   return out;
+}
+
+// CPU time of the whole process, all threads.
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
 }
 
 }  // namespace
@@ -144,6 +154,7 @@ int main(int argc, char** argv) {
     int warm = 0;
     double best = 0.0;
     Clock::time_point started;
+    double cpu_started = 0.0;
     const auto stream = [&](int k) {
       backend.set_threads(std::max(1, cores / streams));
       for (int i = 0; i < warmup; ++i)
@@ -152,6 +163,7 @@ int main(int argc, char** argv) {
         std::unique_lock lock(mutex);
         if (++warm == streams) {
           started = Clock::now();
+          cpu_started = process_cpu_seconds();
           cv.notify_all();
         } else {
           cv.wait(lock, [&] { return warm == streams; });
@@ -173,9 +185,12 @@ int main(int argc, char** argv) {
     for (std::thread& t : threads)
       t.join();
     const double total = std::chrono::duration<double>(Clock::now() - started).count();
+    const double cpu = process_cpu_seconds() - cpu_started;
     std::printf("csss: %.2f images/s (best batch %.2f; batch %d, %d batches, %d %s, %s)\n",
                 static_cast<double>(streams) * batch * iters / total, streams * batch / best, batch,
                 iters, streams, streams == 1 ? "stream" : "streams", describe.c_str());
+    std::printf("cpu: %.2f s for the timed batches, %.2f images per CPU-second\n", cpu,
+                static_cast<double>(streams) * batch * iters / cpu);
     std::printf("start: %.2f s to load LibTorch, %.2f s to load and prepare the model\n",
                 std::chrono::duration<double>(loaded_library - begin).count(),
                 std::chrono::duration<double>(prepared - loaded_library).count());

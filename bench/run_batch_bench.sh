@@ -8,7 +8,10 @@
 # thread each), just before and just after each import (their mean is the round's reference), and
 # as the Python script does (1 thread, batches of 16, LibTorch on every core).
 # They alternate for ROUNDS rounds, each import on a fresh store; the medians are the figures, and
-# the ratios are also printed per round with their medians (the machine's speed drifts).
+# the ratios are also printed per round with their medians (the machine's speed drifts). Two
+# figures that the machine's other tenants disturb less come with them: each program's best round
+# (a neighbour only ever slows a run down), and images per CPU-second (csss: its whole run's user +
+# system time, start-up included; the model alone: the CPU time of its timed batches).
 #
 #   bench/run_batch_bench.sh [BUILD_DIR] [DATA_DIR] [COUNT] [ROUNDS]
 #
@@ -66,9 +69,11 @@ cp -a "$work/data" "$work/data.fresh"
 # benchmark's cost, not the import's.
 peak() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1" | awk '{ printf "%.0f", $1 / 1024 }'; }
 median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-cs="" ps="" ms="" js="" ss="" cm="" pm="" start="" rs="" rj=""
+cs="" ps="" ms="" js="" ss="" cm="" pm="" start="" rs="" rj="" ab="" cc="" mc="" rc=""
 alone() { "$build/bin/bench_inference" "$work/model.pt" --classes 4 --size 224 --images "$work/in" "$@"; }
 rate_of() { sed -n 's/^csss: \([0-9.]*\) images\/s.*/\1/p' <<<"$1"; }
+cpu_rate_of() { sed -n 's/^cpu: .*, \([0-9.]*\) images per CPU-second$/\1/p' <<<"$1"; }
+cpu_seconds() { awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$1"; }
 for round in $(seq "$rounds"); do
   rm -f "$work/python.db"*
   cp -a "$work/data.fresh" "$work/data.$round"
@@ -82,6 +87,11 @@ for round in $(seq "$rounds"); do
   c=$(sed -n 's/.*"images_per_second": \([0-9.]*\).*/\1/p' "$work/csss.json")
   m=$(alone --streams 2 --batch 4 --iters $(((images + 7) / 8)))
   mr=$(awk -v a="$(rate_of "$before")" -v b="$(rate_of "$m")" 'BEGIN { printf "%.2f", (a + b) / 2 }')
+  ab="$ab $(rate_of "$before") $(rate_of "$m")"
+  # Images per CPU-second: csss over its whole run, the model alone over its timed batches.
+  ccr=$(awk -v n="$images" -v t="$(cpu_seconds "$work/csss.time")" 'BEGIN { printf "%.2f", n / t }')
+  mcr=$(awk -v a="$(cpu_rate_of "$before")" -v b="$(cpu_rate_of "$m")" 'BEGIN { printf "%.2f", (a + b) / 2 }')
+  cc="$cc $ccr" mc="$mc $mcr" rc="$rc $(awk -v c="$ccr" -v m="$mcr" 'BEGIN { printf "%.1f", 100 * c / m }')"
   start=$(sed -n 's/^start: //p' <<<"$m")
   /usr/bin/time -v -o "$work/python.time" \
     "$python" "$repo/bench/batch_import.py" "$work/in" "$work/model.pt" "$work/python.db" >"$work/python.txt"
@@ -92,8 +102,8 @@ for round in $(seq "$rounds"); do
   m1=$(alone --streams 1 --batch 16 --iters $(((images + 15) / 16)))
   m1r=$(rate_of "$m1")
   cm="$cm $(peak "$work/csss.time")" pm="$pm $(peak "$work/python.time")"
-  printf 'round %d: csss %.2f, python %.2f, model alone %.2f (%.2f before csss, %.2f after; same job with start-up %.2f; as python runs it %.2f) images/s; peak memory csss %s MiB, python %s MiB\n' \
-    "$round" "$c" "$p" "$mr" "$(rate_of "$before")" "$(rate_of "$m")" "$mj" "$m1r" "$(peak "$work/csss.time")" "$(peak "$work/python.time")"
+  printf 'round %d: csss %.2f, python %.2f, model alone %.2f (%.2f before csss, %.2f after; same job with start-up %.2f; as python runs it %.2f) images/s; per CPU-second csss %.2f, model alone %.2f; peak memory csss %s MiB, python %s MiB\n' \
+    "$round" "$c" "$p" "$mr" "$(rate_of "$before")" "$(rate_of "$m")" "$mj" "$m1r" "$ccr" "$mcr" "$(peak "$work/csss.time")" "$(peak "$work/python.time")"
   cs="$cs $c" ps="$ps $p" ms="$ms $mr" js="$js $mj" ss="$ss $m1r"
   # Each round's own ratios too: the machine's speed drifts between rounds.
   rs="$rs $(awk -v c="$c" -v m="$mr" 'BEGIN { printf "%.1f", 100 * c / m }')"
@@ -116,3 +126,8 @@ awk -v c="$c" -v p="$p" -v m="$mr" -v j="$mj" 'BEGIN {
   printf "csss / model alone = %.0f%% of its throughput, %.0f%% of the same job (goal >= 85%%)\n", 100 * c / m, 100 * c / j }'
 printf 'per round:          csss / model alone %s %%; csss / same job %s %% (medians %s%%, %s%%)\n' \
   "$(tr ' ' '/' <<<"${rs# }")" "$(tr ' ' '/' <<<"${rj# }")" "$(median <<<"$rs")" "$(median <<<"$rj")"
+best() { tr ' ' '\n' | sed '/^$/d' | sort -g | tail -n 1; }
+awk -v c="$(best <<<"$cs")" -v m="$(best <<<"$ab")" -v n="$rounds" 'BEGIN {
+  printf "best round:         csss %.2f, model alone %.2f images/s (best of %d runs): %.0f%%\n", c, m, 2 * n, 100 * c / m }'
+awk -v c="$(median <<<"$cc")" -v m="$(median <<<"$mc")" -v r="$(tr ' ' '/' <<<"${rc# }")" -v mr="$(median <<<"$rc")" 'BEGIN {
+  printf "per CPU-second:     csss %.2f, model alone %.2f images (medians): %.0f%%; per round %s %% (median %s%%)\n", c, m, 100 * c / m, r, mr }'
