@@ -11,8 +11,7 @@
 // batch import` runs its model. Prints three lines: "csss: <images/s> images/s (best batch
 // <images/s>; batch B, I batches, K streams, <backend>)", "cpu: <s> s for the timed batches,
 // <images> images per CPU-second" (the process's CPU time, all threads, while the timed batches
-// ran: other tenants of a shared machine slow the clock more than they add to it) and "start: <s> s
-// to load LibTorch, <s> s to load and prepare the model".
+// ran) and "start: <s> s to load LibTorch, <s> s to load and prepare the model".
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>

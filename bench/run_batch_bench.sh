@@ -8,10 +8,11 @@
 # thread each), just before and just after each import (their mean is the round's reference), and
 # as the Python script does (1 thread, batches of 16, LibTorch on every core).
 # They alternate for ROUNDS rounds, each import on a fresh store; the medians are the figures, and
-# the ratios are also printed per round with their medians (the machine's speed drifts). Two
-# figures that the machine's other tenants disturb less come with them: each program's best round
-# (a neighbour only ever slows a run down), and images per CPU-second (csss: its whole run's user +
-# system time, start-up included; the model alone: the CPU time of its timed batches).
+# the ratios are also printed per round with their medians (the machine's speed drifts). Two more
+# views of the same runs come with them: each program's best round (a neighbour only ever slows a
+# run down, so the fastest is the least disturbed), and images per CPU-second, which tells work
+# done from waiting (csss: its whole run's user + system time, start-up included; the model alone:
+# the CPU time of its timed batches).
 #
 #   bench/run_batch_bench.sh [BUILD_DIR] [DATA_DIR] [COUNT] [ROUNDS]
 #
