@@ -72,6 +72,8 @@ peak() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1" | awk '{ prin
 median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 cs="" ps="" ms="" js="" ss="" cm="" pm="" start="" rs="" rj="" ab="" cc="" mc="" rc=""
 alone() { "$build/bin/bench_inference" "$work/model.pt" --classes 4 --size 224 --images "$work/in" "$@"; }
+# The model alone as csss runs it: 2 threads, batches of 4, every image once.
+alone_as_csss() { alone --streams 2 --batch 4 --iters $(((images + 7) / 8)); }
 rate_of() { sed -n 's/^csss: \([0-9.]*\) images\/s.*/\1/p' <<<"$1"; }
 cpu_rate_of() { sed -n 's/^cpu: .*, \([0-9.]*\) images per CPU-second$/\1/p' <<<"$1"; }
 cpu_seconds() { awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$1"; }
@@ -80,13 +82,13 @@ for round in $(seq "$rounds"); do
   cp -a "$work/data.fresh" "$work/data.$round"
   # The model alone as csss runs it, just before and just after the import: their mean is the
   # round's reference, so a slow or fast spell of the machine weighs on both sides alike.
-  before=$(alone --streams 2 --batch 4 --iters $(((images + 7) / 8)))
+  before=$(alone_as_csss)
   CSSS_DATA_DIR="$work/data.$round" CSSS_TOKEN_FILE="$work/token" \
     /usr/bin/time -v -o "$work/csss.time" \
     "$csss" --json batch import "$work/in" --manifest "$work/manifest.csv" --model bench224 \
     >"$work/csss.json"
   c=$(sed -n 's/.*"images_per_second": \([0-9.]*\).*/\1/p' "$work/csss.json")
-  m=$(alone --streams 2 --batch 4 --iters $(((images + 7) / 8)))
+  m=$(alone_as_csss)
   mr=$(awk -v a="$(rate_of "$before")" -v b="$(rate_of "$m")" 'BEGIN { printf "%.2f", (a + b) / 2 }')
   ab="$ab $(rate_of "$before") $(rate_of "$m")"
   # Images per CPU-second: csss over its whole run, the model alone over its timed batches.

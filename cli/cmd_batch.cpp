@@ -136,6 +136,11 @@ void setup_batch(CLI::App& app, Context& ctx) {
         [&](const pipelines::batch::ImportProgress& p) {
           if (!line.enabled())
             return;
+          if (InterruptGuard::requested()) {
+            line.update(fmt::format(
+                "Stopping after the queued images, {} to go (Ctrl-C again: at once)", p.waiting));
+            return;
+          }
           // Files are read, stored and queued ahead of the model: once it runs, its rate (and
           // what waits for it) sets the line's rate and the ETA.
           const bool model = options.model != "none" && !options.dry_run && p.analysed > 0;
@@ -154,10 +159,6 @@ void setup_batch(CLI::App& app, Context& ctx) {
             const auto left = static_cast<double>(std::max<std::int64_t>(p.total - p.done, 0));
             text += ", ETA " +
                     duration_text((left + (model ? static_cast<double>(p.waiting) : 0.0)) / rate);
-          }
-          if (InterruptGuard::requested()) {
-            text = fmt::format("Stopping after the queued images, {} to go (Ctrl-C again: at once)",
-                               p.waiting);
           }
           line.update(text);
         },

@@ -676,6 +676,10 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
     group.clear();
     group_items.clear();
   };
+  const auto report = [&] {
+    if (progress)
+      progress({done, sum.analysed, waiting, total, elapsed()});
+  };
   const auto record = [&](Batch& b) {
     --in_flight;
     waiting -= static_cast<std::int64_t>(b.scans.size());
@@ -708,8 +712,7 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
       break;
     if (auto* b = std::get_if<Batch>(&*message)) {
       record(*b);
-      if (progress)
-        progress({done, sum.analysed, waiting, total, elapsed()});
+      report();
       continue;
     }
     if (std::holds_alternative<WorkersDone>(*message)) {
@@ -722,8 +725,7 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
     Item& item = std::get<Item>(*message);
     if (item.kind != Item::Kind::problem) {
       ++done;
-      if (progress)
-        progress({done, sum.analysed, waiting, total, elapsed()});
+      report();
       if (manifest.rows.count(item.key) != 0)
         seen.insert(item.key);
     }
