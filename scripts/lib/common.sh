@@ -7,7 +7,7 @@ CSSS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # To build and run csss.
 CSSS_BUILD_PACKAGES=(
   g++ cmake ninja-build pkg-config ccache
-  libcli11-dev libfmt-dev libyaml-cpp-dev libsqlite3-dev libsodium-dev nlohmann-json3-dev
+  libcli11-dev libfmt-dev libyaml-cpp-dev libsqlite3-dev libsodium-dev libssl-dev nlohmann-json3-dev
   libcurl4-openssl-dev libgmime-3.0-dev libopencv-dev libgdcm-dev libtorch-dev
   libhpdf-dev libqpdf-dev fonts-dejavu-core python3-fonttools libedit-dev
   libgoogle-perftools-dev
