@@ -2,7 +2,7 @@
 // TorchScript model: images per second at one batch size, after warm-up batches.
 //
 //   bench_inference MODEL.pt [--classes N] [--size S] [--batch B] [--warmup W] [--iters I]
-//                            [--streams K] [--images DIR]
+//                            [--streams K] [--images DIR] [--cache DIR]
 //
 // With --images DIR, the batches are the first I x B x K images of DIR, decoded and preprocessed
 // before the clock starts (the job of `csss batch import` without its decoding and storing);
@@ -11,7 +11,10 @@
 // batch import` runs its model. Prints three lines: "csss: <images/s> images/s (best batch
 // <images/s>; batch B, I batches, K streams, <backend>)", "cpu: <s> s for the timed batches,
 // <images> images per CPU-second" (the process's CPU time, all threads, while the timed batches
-// ran) and "start: <s> s to load LibTorch, <s> s to load and prepare the model".
+// ran) and "start: <s> s to load LibTorch, <s> s to load and prepare the model". With --cache DIR,
+// the model is loaded through the prepared-model cache in DIR, as csss loads it from its data
+// directory (inference/prepared.hpp): the first run keeps the frozen model there, later runs read
+// it.
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -28,18 +31,22 @@
 #include <thread>
 #include <vector>
 
+#include "crypto/hash.hpp"
 #include "imaging/image.hpp"
 #include "imaging/preprocess.hpp"
 #include "inference/backend.hpp"
+#include "inference/prepared.hpp"
 #include "raster_files.hpp"
 #include "util/fs.hpp"
 
 namespace {
 
+constexpr std::size_t kMaxModelBytes = std::size_t{2} << 30;
+
 int usage() {
   std::fprintf(stderr,
                "usage: bench_inference MODEL.pt [--classes N] [--size S] [--batch B] "
-               "[--warmup W] [--iters I] [--streams K] [--images DIR]\n");
+               "[--warmup W] [--iters I] [--streams K] [--images DIR] [--cache DIR]\n");
   return 2;
 }
 
@@ -93,6 +100,7 @@ int main(int argc, char** argv) {
   int iters = 10;
   int streams = 1;
   std::string image_dir;
+  std::string cache_dir;
   for (int i = 2; i < argc; ++i) {
     const std::string flag = argv[i];
     if (i + 1 >= argc)
@@ -112,6 +120,8 @@ int main(int argc, char** argv) {
       streams = value;
     else if (flag == "--images")
       image_dir = argv[i];
+    else if (flag == "--cache")
+      cache_dir = argv[i];
     else
       return usage();
   }
@@ -123,7 +133,13 @@ int main(int argc, char** argv) {
     const auto begin = Clock::now();
     auto& backend = csss::inference::torch_backend();
     const auto loaded_library = Clock::now();
-    const auto model = backend.load(spec);
+    const auto model =
+        cache_dir.empty()
+            ? backend.load(spec)
+            : csss::inference::load_model(
+                  backend, spec,
+                  csss::crypto::sha256_hex(csss::util::read_file(spec.weights, kMaxModelBytes)),
+                  cache_dir);
     const auto prepared = Clock::now();
     const std::string describe = backend.describe();  // LibTorch's threads before any stream
     const std::size_t per = static_cast<std::size_t>(3) * spec.input_size * spec.input_size;

@@ -12,7 +12,9 @@
 # views of the same runs come with them: each program's best round (a neighbour only ever slows a
 # run down, so the fastest is the least disturbed), and images per CPU-second, which tells work
 # done from waiting (csss: its whole run's user + system time, start-up included; the model alone:
-# the CPU time of its timed batches).
+# the CPU time of its timed batches). Both load the model through the prepared-model cache
+# (inference/prepared.hpp), made before the first round: csss's by `csss model import`, as in any
+# store that has a model, the model alone's by a first run of bench_inference --cache.
 #
 #   bench/run_batch_bench.sh [BUILD_DIR] [DATA_DIR] [COUNT] [ROUNDS]
 #
@@ -71,7 +73,11 @@ cp -a "$work/data" "$work/data.fresh"
 peak() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1" | awk '{ printf "%.0f", $1 / 1024 }'; }
 median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 cs="" ps="" ms="" js="" ss="" cm="" pm="" start="" rs="" rj="" ab="" cc="" mc="" rc=""
-alone() { "$build/bin/bench_inference" "$work/model.pt" --classes 4 --size 224 --images "$work/in" "$@"; }
+alone() {
+  "$build/bin/bench_inference" "$work/model.pt" --classes 4 --size 224 --images "$work/in" \
+    --cache "$work/alone-cache" "$@"
+}
+alone --batch 1 --warmup 0 --iters 1 >/dev/null  # keeps the prepared model
 # The model alone as csss runs it: 2 threads, batches of 4, every image once.
 alone_as_csss() { alone --streams 2 --batch 4 --iters $(((images + 7) / 8)); }
 rate_of() { sed -n 's/^csss: \([0-9.]*\) images\/s.*/\1/p' <<<"$1"; }

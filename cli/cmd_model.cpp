@@ -7,6 +7,7 @@
 #include "commands.hpp"
 #include "context.hpp"
 #include "format.hpp"
+#include "inference/prepared.hpp"
 #include "inference/registry.hpp"
 #include "util/error.hpp"
 #include "util/strings.hpp"
@@ -35,20 +36,24 @@ struct ImportOptions {
 
 nlohmann::json manifest_json(const inference::Manifest& m) {
   nlohmann::json risk = nlohmann::json::object();
-  for (const auto& [label, level] : m.risk) risk[label] = std::string(inference::to_string(level));
+  for (const auto& [label, level] : m.risk)
+    risk[label] = std::string(inference::to_string(level));
   return {{"name", m.name},
           {"version", m.version},
           {"description", m.description},
           {"modality", m.modalities},
           {"body_part", m.body_part},
           {"classes", m.classes},
-          {"input", {{"size", m.input.size}, {"channels", m.input.channels},
-                     {"mean", m.input.mean}, {"std", m.input.stddev}}},
+          {"input",
+           {{"size", m.input.size},
+            {"channels", m.input.channels},
+            {"mean", m.input.mean},
+            {"std", m.input.stddev}}},
           {"threshold", m.threshold},
           {"temperature", m.temperature},
           {"risk", risk},
-          {"architecture",
-           m.architecture == inference::Architecture::mobilenet_v2 ? "mobilenet_v2" : "torchscript"},
+          {"architecture", m.architecture == inference::Architecture::mobilenet_v2 ? "mobilenet_v2"
+                                                                                   : "torchscript"},
           {"weights", {{"file", m.weights_path().string()}, {"sha256", m.weights_sha256}}},
           {"metrics", m.metrics_file.empty() ? nlohmann::json(nullptr)
                                              : nlohmann::json((m.dir / m.metrics_file).string())},
@@ -61,7 +66,8 @@ std::vector<float> parse_floats(const std::string& text, std::string_view option
     try {
       std::size_t used = 0;
       out.push_back(std::stof(util::trim(part), &used));
-      if (used != util::trim(part).size()) throw std::invalid_argument(part);
+      if (used != util::trim(part).size())
+        throw std::invalid_argument(part);
     } catch (const std::exception&) {
       throw Error(ErrorKind::invalid_input,
                   fmt::format("{} '{}' must be comma-separated numbers", option, text));
@@ -81,10 +87,9 @@ void run_list(Context& ctx) {
     rows.push_back({m.name, m.version, m.modalities.empty() ? "any" : util::join(m.modalities, ","),
                     m.body_part.empty() ? "any" : m.body_part, util::join(m.classes, ", ")});
   }
-  std::string text = entries.empty() ? "No models.\n"
-                                     : format_table({"NAME", "VERSION", "MODALITY", "BODY PART",
-                                                     "CLASSES"},
-                                                    rows);
+  std::string text =
+      entries.empty() ? "No models.\n"
+                      : format_table({"NAME", "VERSION", "MODALITY", "BODY PART", "CLASSES"}, rows);
   for (const auto& p : problems) {
     doc["problems"].push_back({{"dir", p.dir.string()}, {"message", p.message}});
     text += fmt::format("unreadable: {}\n", p.message);
@@ -98,26 +103,27 @@ void run_show(const std::string& name, Context& ctx) {
   for (const auto& c : m.classes) {
     risk += fmt::format("{}{}={}", risk.empty() ? "" : ", ", c, inference::to_string(m.risk.at(c)));
   }
-  ctx.result(manifest_json(m),
-             fmt::format("{} {}\n{}{}Modality:     {}\nBody part:    {}\nClasses:      {}\n"
-                         "Input:        {}x{}, {} channel(s)\nThreshold:    {:.2f}\n"
-                         "Temperature:  {:.3f}\nRisk:         {}\nArchitecture: {}\n"
-                         "Weights:      {}\nSHA-256:      {}\n",
-                         m.name, m.version, m.description, m.description.empty() ? "" : "\n",
-                         m.modalities.empty() ? "any" : util::join(m.modalities, ", "),
-                         m.body_part.empty() ? "any" : m.body_part, util::join(m.classes, ", "),
-                         m.input.size, m.input.size, m.input.channels, m.threshold, m.temperature,
-                         risk,
-                         m.architecture == inference::Architecture::mobilenet_v2 ? "MobileNetV2"
-                                                                                 : "TorchScript",
-                         m.weights_path().string(), m.weights_sha256));
+  ctx.result(
+      manifest_json(m),
+      fmt::format(
+          "{} {}\n{}{}Modality:     {}\nBody part:    {}\nClasses:      {}\n"
+          "Input:        {}x{}, {} channel(s)\nThreshold:    {:.2f}\n"
+          "Temperature:  {:.3f}\nRisk:         {}\nArchitecture: {}\n"
+          "Weights:      {}\nSHA-256:      {}\n",
+          m.name, m.version, m.description, m.description.empty() ? "" : "\n",
+          m.modalities.empty() ? "any" : util::join(m.modalities, ", "),
+          m.body_part.empty() ? "any" : m.body_part, util::join(m.classes, ", "), m.input.size,
+          m.input.size, m.input.channels, m.threshold, m.temperature, risk,
+          m.architecture == inference::Architecture::mobilenet_v2 ? "MobileNetV2" : "TorchScript",
+          m.weights_path().string(), m.weights_sha256));
 }
 
 void run_verify(const std::string& name, Context& ctx) {
   const auto registry = ctx.registry();
   std::vector<inference::Manifest> models;
   if (name.empty()) {
-    for (auto& e : registry.list()) models.push_back(std::move(e.manifest));
+    for (auto& e : registry.list())
+      models.push_back(std::move(e.manifest));
   } else {
     models.push_back(registry.find(name));
   }
@@ -131,10 +137,12 @@ void run_verify(const std::string& name, Context& ctx) {
       text += fmt::format("{}: weights match their SHA-256\n", m.name);
     } catch (const Error& e) {
       doc.push_back({{"name", m.name}, {"ok", false}, {"message", e.what()}});
-      if (!failure) failure = e;
+      if (!failure)
+        failure = e;
     }
   }
-  if (failure) throw *failure;
+  if (failure)
+    throw *failure;
   ctx.result(doc, text.empty() ? "No models.\n" : text);
 }
 
@@ -147,12 +155,13 @@ void run_import(const ImportOptions& opt, Context& ctx) {
   m.name = opt.name;
   m.version = opt.version;
   m.description = opt.description;
-  for (const std::string& c : util::split(opt.classes, ',')) m.classes.push_back(util::trim(c));
+  for (const std::string& c : util::split(opt.classes, ','))
+    m.classes.push_back(util::trim(c));
   if (m.classes.size() < 2 || std::any_of(m.classes.begin(), m.classes.end(),
                                           [](const std::string& c) { return c.empty(); })) {
-    throw Error(ErrorKind::invalid_input,
-                fmt::format("--classes '{}' must name at least two classes, comma-separated",
-                            opt.classes));
+    throw Error(
+        ErrorKind::invalid_input,
+        fmt::format("--classes '{}' must name at least two classes, comma-separated", opt.classes));
   }
   if (opt.channels != 1 && opt.channels != 3) {
     throw Error(ErrorKind::invalid_input, "--channels must be 1 or 3");
@@ -160,7 +169,7 @@ void run_import(const ImportOptions& opt, Context& ctx) {
   m.input.size = opt.input_size;
   m.input.channels = opt.channels;
   // ImageNet statistics for RGB models exported from torchvision; mid-grey for gray ones.
-  m.input.mean = !opt.mean.empty() ? parse_floats(opt.mean, "--mean")
+  m.input.mean = !opt.mean.empty()   ? parse_floats(opt.mean, "--mean")
                  : opt.channels == 3 ? std::vector<float>{0.485f, 0.456f, 0.406f}
                                      : std::vector<float>{0.5f};
   m.input.stddev = !opt.stddev.empty() ? parse_floats(opt.stddev, "--std")
@@ -198,7 +207,8 @@ void run_import(const ImportOptions& opt, Context& ctx) {
   m.gradcam_layer = opt.gradcam_layer;
   m.head_layer = opt.head_layer;
   const inference::Manifest imported =
-      inference::import_torchscript(req, ctx.config().data_dir() / "models");
+      inference::import_torchscript(req, ctx.config().data_dir() / "models",
+                                    inference::prepared_cache_dir(ctx.config().data_dir()));
   ctx.audit().append({who.email, "model.import", "model:" + imported.name, audit::Outcome::success,
                       fmt::format("sha256 {}", imported.weights_sha256)});
   ctx.result(manifest_json(imported),
@@ -231,8 +241,9 @@ void setup_model(CLI::App& app, Context& ctx) {
   CLI::App* verify =
       cmd->add_subcommand("verify", "Check that a model's weights match their recorded SHA-256");
   verify->add_option("name", *name, "The model's name; default: every model");
-  verify->footer("Exit status 9 when a weights file was changed or is missing.\n\n"
-                 "Example:\n  csss model verify chest-xray");
+  verify->footer(
+      "Exit status 9 when a weights file was changed or is missing.\n\n"
+      "Example:\n  csss model verify chest-xray");
   verify->callback([name, &ctx] { run_verify(*name, ctx); });
 
   CLI::App* import =
@@ -259,11 +270,9 @@ void setup_model(CLI::App& app, Context& ctx) {
       ->check(CLI::Range(0.0, 1.0));
   import->add_option("--version", opt->version, "The model's version")->capture_default_str();
   import->add_option("--description", opt->description, "What the model is for");
-  import->add_option("--gradcam-layer", opt->gradcam_layer,
-                     "Submodule whose output Grad-CAM uses")
+  import->add_option("--gradcam-layer", opt->gradcam_layer, "Submodule whose output Grad-CAM uses")
       ->capture_default_str();
-  import->add_option("--head-layer", opt->head_layer,
-                     "Submodule mapping pooled features to logits")
+  import->add_option("--head-layer", opt->head_layer, "Submodule mapping pooled features to logits")
       ->capture_default_str();
   import->footer(
       "The file is copied into <data_dir>/models/NAME/ with its SHA-256 recorded, and loaded once\n"
@@ -272,7 +281,8 @@ void setup_model(CLI::App& app, Context& ctx) {
       "Example:\n"
       "  csss model import mobilenet.pt --name cxr-research --classes normal,pneumonia \\\n"
       "      --risk normal=low,pneumonia=high --modality CR,DX --body-part CHEST");
-  import->callback([opt, &ctx] { run_import(*opt, ctx); });
-}
+  import->callback([opt, &ctx] { run_import(*opt, ctx);
+});
+}  // namespace csss::cli
 
 }  // namespace csss::cli

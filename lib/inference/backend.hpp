@@ -31,6 +31,14 @@ struct ModelSpec {
   std::string gradcam_layer = "features";
   std::string head_layer = "classifier";
   double temperature = 1.0;  // logits are divided by it before the softmax (calibration)
+  // TorchScript only: the prepared-model cache (inference/prepared.hpp). `prepared` holds the
+  // bytes of a model that an earlier load() froze (Model::take_prepared()); load() runs it instead
+  // of freezing the weights again when it was frozen by this backend from weights with the SHA-256
+  // `weights_sha256` for this spec's classes, input and layers, and otherwise ignores it. With
+  // `keep_prepared`, a load() that freezes the weights keeps the frozen model for take_prepared().
+  std::string prepared;
+  std::string weights_sha256;
+  bool keep_prepared = false;
 };
 
 // A Grad-CAM map (Selvaraju et al. 2017) at the feature map's resolution, scaled to [0,1].
@@ -48,6 +56,9 @@ class Model {
   virtual std::vector<std::vector<float>> predict(std::span<const float> images, int count) = 0;
   // The Grad-CAM map of class `target` for one preprocessed image.
   virtual HeatMap gradcam(std::span<const float> image, int target) = 0;
+  // The frozen model that load() made (ModelSpec::keep_prepared), once; empty when it made none
+  // (a native model, a model loaded from ModelSpec::prepared, or a second call).
+  virtual std::string take_prepared() { return {}; }
 };
 
 // What training needs besides the model's shape. The loss is cross-entropy, weighted per class

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "crypto/hash.hpp"
+#include "inference/prepared.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/strings.hpp"
@@ -103,7 +104,8 @@ Manifest Registry::choose(const std::optional<std::string>& name, const std::str
   return candidates.front().manifest;
 }
 
-Manifest import_torchscript(const ImportRequest& request, const fs::path& models_dir) {
+Manifest import_torchscript(const ImportRequest& request, const fs::path& models_dir,
+                            const fs::path& cache_dir) {
   Manifest m = request.manifest;
   check_model_name(m.name);
   m.architecture = Architecture::torchscript;
@@ -131,7 +133,7 @@ Manifest import_torchscript(const ImportRequest& request, const fs::path& models
     util::write_private_file(m.weights_path(), bytes);
     save_manifest(m);
     try {
-      (void)torch_backend().load(m.spec());
+      (void)load_model(torch_backend(), m.spec(), m.weights_sha256, cache_dir);
     } catch (const Error& e) {
       // The backend names the copy it loaded; the user knows the file they gave.
       std::string message = e.what();

@@ -57,8 +57,11 @@ struct ImportRequest {
 
 // Copies the TorchScript file into `models_dir`/<name>/ (0700 folder, 0600 files), records its
 // SHA-256 in a new model.yaml, and loads it once through the LibTorch backend to check that it is
-// TorchScript with one output per class. Nothing is left behind when any step fails. Throws
-// Error(conflict) when `models_dir` has a model of that name already.
-Manifest import_torchscript(const ImportRequest& request, const std::filesystem::path& models_dir);
+// TorchScript with one output per class; that load keeps the prepared model in `cache_dir` (see
+// inference/prepared.hpp; none when empty), so that the model's first run is fast too. Nothing is
+// left behind in `models_dir` when any step fails. Throws Error(conflict) when `models_dir` has a
+// model of that name already.
+Manifest import_torchscript(const ImportRequest& request, const std::filesystem::path& models_dir,
+                            const std::filesystem::path& cache_dir = {});
 
 }  // namespace csss::inference

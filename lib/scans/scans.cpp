@@ -18,6 +18,7 @@
 #include "crypto/random.hpp"
 #include "imaging/preprocess.hpp"
 #include "inference/backend.hpp"
+#include "inference/prepared.hpp"
 #include "inference/registry.hpp"
 #include "store/database.hpp"
 #include "util/error.hpp"
@@ -622,7 +623,8 @@ Analysis Scans::analyze(const auth::Principal& who, const std::string& scan_id,
   const imaging::Image image = image_of(scan);
   const std::vector<float> input = imaging::preprocess(image, model.input);
 
-  auto net = inference::torch_backend().load(model.spec());
+  auto net = inference::load_model(inference::torch_backend(), model.spec(), model.weights_sha256,
+                                   inference::prepared_cache_dir(data_dir_));
   const std::vector<float> probs = net->predict(input, 1).at(0);
   Analysis a = make_analysis(who, scan, model, probs);
   const auto top = static_cast<std::size_t>(

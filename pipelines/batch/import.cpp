@@ -28,6 +28,7 @@
 #include "imaging/preprocess.hpp"
 #include "inference/backend.hpp"
 #include "inference/manifest.hpp"
+#include "inference/prepared.hpp"
 #include "inference/registry.hpp"
 #include "scans/scans.hpp"
 #include "store/database.hpp"
@@ -333,8 +334,9 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   constexpr std::size_t kGroup = 16;
   // The bytes of fitted images that may wait for the model (options.queued_bytes, 32 MiB by
   // default: some 660 gray images at 224x224, 220 RGB): the decoding goes on for most of the time
-  // the model is being loaded (0.7-0.8 s on 2 cores, with the other core decoding and storing
-  // some 700-1000 brain MRIs meanwhile), and the pace of decoding and model evens out. (64 MiB,
+  // the model is being loaded (0.7-0.8 s on 2 cores when frozen from its weights, with the other
+  // core decoding and storing some 700-1000 brain MRIs meanwhile; less from the prepared-model
+  // cache), and the pace of decoding and model evens out. (64 MiB,
   // covering all of it, was not measurably faster: two A/Bs of 5 and 6 rounds disagreed.) A batch
   // counts for at most a share of it, so that each model thread has one waiting however large
   // the model's input.
@@ -533,9 +535,8 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
     const std::lock_guard lock(nets_mutex);  // a thread that needs it too waits for the load
     auto& net = nets[name];
     if (!net) {
-      const inference::Manifest& m = models.manifest(name);
-      inference::verify_weights(m);
-      net = inference::torch_backend().load(m.spec());
+      net = inference::load_model(inference::torch_backend(), models.manifest(name),
+                                  inference::prepared_cache_dir(scans_.data_dir()));
     }
     return *net;
   };

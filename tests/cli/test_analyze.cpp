@@ -128,6 +128,16 @@ TEST_CASE("analyze runs the fitting model, results are kept, a changed model ref
   CHECK(json_of(own)["analyses"].size() == 2);
   CHECK(files_under(cli.data_dir() / "heatmaps").size() == 2);
 
+  // Both models have the same weights, classes and input: one prepared model (kept by the first
+  // import) serves both. Deleted, the next analysis runs all the same and keeps it again.
+  const fs::path cache = cli.data_dir() / "model-cache";
+  const auto prepared = files_under(cache);
+  REQUIRE(prepared.size() == 1);
+  fs::remove_all(cache);
+  REQUIRE_OK(dr.run({"analyze", scan, "--model", "cxr-test"}));
+  CHECK(files_under(cache) == prepared);
+  CHECK(count_analyses(cli) == 3);
+
   // One byte appended to cxr-test's weights: it refuses to run, and nothing is recorded.
   {
     std::ofstream out(cli.data_dir() / "models" / "cxr-test" / "model.pt",
@@ -136,11 +146,11 @@ TEST_CASE("analyze runs the fitting model, results are kept, a changed model ref
   }
   CHECK_ERROR(dr.run({"analyze", scan, "--model", "cxr-test"}), 9, "cxr-test", "does not match");
   CHECK_ERROR(dr.run({"model", "verify"}), 9, "cxr-test");
-  CHECK(count_analyses(cli) == 2);
-  CHECK(files_under(cli.data_dir() / "heatmaps").size() == 2);
+  CHECK(count_analyses(cli) == 3);
+  CHECK(files_under(cli.data_dir() / "heatmaps").size() == 3);
   {
     Store s(cli.db_path());
-    CHECK(s.query_int("SELECT count(*) FROM audit_log WHERE action = 'scan.analyze'") == 2);
+    CHECK(s.query_int("SELECT count(*) FROM audit_log WHERE action = 'scan.analyze'") == 3);
   }
 }
 

@@ -39,6 +39,13 @@ TEST_CASE("model import by an admin, then model list, show and verify, tampering
   CHECK(mode_of(dir) == 0700);
   CHECK(mode_of(cli.data_dir() / "models") == 0700);
   CHECK(contains(read_bytes(dir / "model.yaml"), test_model_sha256()));
+  // The import's check load kept the frozen model for the first analysis (inference/prepared.hpp).
+  const auto prepared = files_under(cli.data_dir() / "model-cache");
+  REQUIRE(prepared.size() == 1);
+  CHECK(prepared[0].starts_with(test_model_sha256() + "-"));
+  CHECK(prepared[0].ends_with(".pt"));
+  CHECK(mode_of(cli.data_dir() / "model-cache") == 0700);
+  CHECK(mode_of(cli.data_dir() / "model-cache" / prepared[0]) == 0600);
   {
     Store s(cli.db_path());
     CHECK(s.query_int("SELECT count(*) FROM audit_log WHERE action = 'model.import' AND actor = '" +

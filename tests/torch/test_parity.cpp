@@ -7,9 +7,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <memory>
 #include <sstream>
 
+#include "crypto/hash.hpp"
+#include "inference/prepared.hpp"
 #include "support/check_error.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
@@ -182,4 +185,123 @@ TEST_CASE("a TorchScript model that writes to its input does not change the call
     CHECK(max_abs_difference(probs[0], expected) < 1e-4f);
     CHECK(input == e.input());
   }
+}
+
+TEST_CASE("a TorchScript model frozen once runs the same from its prepared bytes") {
+  const Export& e = pytorch_export();
+  ModelSpec spec = torchscript_spec(e.model(), 3);
+  spec.weights_sha256 = std::string(64, 'a');
+  spec.keep_prepared = true;
+  const auto first = backend().load(spec);
+  const std::string prepared = first->take_prepared();
+  REQUIRE(!prepared.empty());
+  CHECK(first->take_prepared().empty());  // once
+  const auto input = e.input();
+  const auto expected = first->predict(input, 1)[0];
+  CHECK(max_abs_difference(expected, e.probs()) < 1e-4f);
+
+  // Run from the prepared bytes: nothing frozen (so nothing new to keep), the same results, and
+  // Grad-CAM from the TorchScript weights, loaded when it is first asked for.
+  ModelSpec again = spec;
+  again.prepared = prepared;
+  const auto second = backend().load(again);
+  CHECK(second->take_prepared().empty());
+  CHECK(second->predict(input, 1)[0] == expected);
+  const auto map = second->gradcam(input, e.target);
+  CHECK(map.width == 7);
+  CHECK(max_abs_difference(map.values, e.cam()) < 1e-3f);
+
+  // Bytes made for other weights, other layers or another input, or no model at all, are not
+  // run: the weights are frozen again (and kept), with the same results.
+  const auto refrozen = [&](ModelSpec s, const std::string& why) {
+    INFO(why);
+    const auto model = backend().load(s);
+    CHECK(!model->take_prepared().empty());
+    CHECK(max_abs_difference(model->predict(input, 1)[0], expected) < 1e-6f);
+  };
+  ModelSpec other = again;
+  other.weights_sha256 = std::string(64, 'b');
+  refrozen(other, "other weights");
+  other = again;
+  other.head_layer = "classifier.1";
+  refrozen(other, "another head layer");
+  other = again;
+  other.prepared = "not a TorchScript archive";
+  refrozen(other, "not a model");
+  other = again;
+  other.prepared.resize(other.prepared.size() / 2);
+  refrozen(other, "cut short");
+  // A 1-channel spec for the same bytes is refused by its record, not run (LibTorch 1.13 crashes
+  // on a prepacked convolution given another channel count): the weights are loaded and refused.
+  other = again;
+  other.input_channels = 1;
+  check_error([&] { (void)backend().load(other); }, ErrorKind::invalid_input,
+              "cannot run on a 1x1x224x224 image");
+}
+
+TEST_CASE("load_model keeps the frozen model in the cache folder, named by its hashes") {
+  const Export& e = pytorch_export();
+  TempDir tmp;
+  const fs::path cache = tmp / "data" / "model-cache";
+  fs::create_directories(tmp / "data");
+  const ModelSpec spec = torchscript_spec(e.model(), 3);
+  const std::string sha = csss::crypto::sha256_hex(read_text(e.model()));
+  const auto files = [&] {
+    std::vector<fs::path> out;
+    if (fs::exists(cache))
+      for (const auto& entry : fs::directory_iterator(cache))
+        out.push_back(entry.path());
+    return out;
+  };
+  const auto input = e.input();
+
+  const auto first = csss::inference::load_model(backend(), spec, sha, cache);
+  const auto expected = first->predict(input, 1)[0];
+  CHECK(max_abs_difference(expected, e.probs()) < 1e-4f);
+  auto kept = files();
+  REQUIRE(kept.size() == 1);
+  const std::string bytes = read_text(kept[0]);
+  CHECK(kept[0].filename() == sha + "-" + csss::crypto::sha256_hex(bytes) + ".pt");
+  CHECK((fs::status(cache).permissions() & fs::perms::all) == fs::perms::owner_all);
+  CHECK((fs::status(kept[0]).permissions() & fs::perms::all) ==
+        (fs::perms::owner_read | fs::perms::owner_write));
+
+  // The next load reads it and writes nothing.
+  const auto written = fs::last_write_time(kept[0]);
+  const auto second = csss::inference::load_model(backend(), spec, sha, cache);
+  CHECK(second->predict(input, 1)[0] == expected);
+  CHECK(files() == kept);
+  CHECK(fs::last_write_time(kept[0]) == written);
+  CHECK(max_abs_difference(second->gradcam(input, e.target).values, e.cam()) < 1e-3f);
+
+  // A damaged file (its bytes no longer match its name) is deleted and made again.
+  std::string damaged = bytes;
+  damaged[damaged.size() / 2] = static_cast<char>(damaged[damaged.size() / 2] ^ 0x01);
+  std::ofstream(kept[0], std::ios::binary | std::ios::trunc) << damaged;
+  const auto third = csss::inference::load_model(backend(), spec, sha, cache);
+  CHECK(third->predict(input, 1)[0] == expected);
+  kept = files();
+  REQUIRE(kept.size() == 1);
+  CHECK(read_text(kept[0]) == bytes);
+
+  // Made for another spec (here another head layer): replaced by the one for this spec.
+  ModelSpec other = spec;
+  other.head_layer = "classifier.1";
+  (void)csss::inference::load_model(backend(), other, sha, cache);
+  kept = files();
+  REQUIRE(kept.size() == 1);
+  CHECK(read_text(kept[0]) != bytes);
+
+  // A cache that cannot be written, or none: the model loads all the same.
+  std::ofstream(tmp / "file") << "x";
+  CHECK(csss::inference::load_model(backend(), spec, sha, tmp / "file" / "cache")
+            ->predict(input, 1)[0] == expected);
+  CHECK(csss::inference::load_model(backend(), spec, sha, {})->predict(input, 1)[0] == expected);
+  // Native models are not frozen: nothing is kept.
+  const fs::path native_cache = tmp / "native-cache";
+  const ModelSpec native = native_spec(tmp / "native.pt", 3, 3);
+  (void)backend().write_initial_model(native, 0, {});
+  (void)csss::inference::load_model(
+      backend(), native, csss::crypto::sha256_hex(read_text(native.weights)), native_cache);
+  CHECK(!fs::exists(native_cache));
 }

@@ -26,7 +26,9 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <new>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -229,8 +231,9 @@ class TorchModel : public Model {
   // unoptimised paths (the model, and Grad-CAM's feature map and head) only have to show that the
   // channels and the outputs fit, so they run on a 64x64 image when the model takes a larger one
   // (at 224x224 they took 0.3 s of a 0.6 s load, 2 cores), and at the model's size when that
-  // fails: a model may need its own size.
-  void check_shapes() {
+  // fails: a model may need its own size. `unoptimised` false: the optimised path alone, for a
+  // prepared model whose unoptimised paths were checked for the same spec when it was made.
+  void check_shapes(bool unoptimised = true) {
     const auto image_text = [&](int size) {
       return "a 1x" + std::to_string(spec_.input_channels) + "x" + std::to_string(size) + "x" +
              std::to_string(size) + " image";
@@ -245,8 +248,8 @@ class TorchModel : public Model {
     constexpr int kSmall = 64;
     try {
       const torch::NoGradGuard no_grad;
-      bool checked = false;
-      if (spec_.input_size > kSmall) {
+      bool checked = !unoptimised;
+      if (!checked && spec_.input_size > kSmall) {
         try {
           check_unoptimised(kSmall);
           checked = true;
@@ -335,30 +338,43 @@ class NativeModel final : public TorchModel {
   MobileNetV2 net_;
 };
 
+// The unfrozen TorchScript module and its Grad-CAM submodules.
+struct Unfrozen {
+  torch::jit::Module module;  // eval mode: owns features and head
+  torch::jit::Module features;
+  torch::jit::Module head;
+};
+
+Unfrozen load_unfrozen(const ModelSpec& spec);
+
 class TorchScriptModel final : public TorchModel {
  public:
-  TorchScriptModel(ModelSpec spec, torch::jit::Module module, torch::jit::Module frozen,
-                   torch::jit::Module features, torch::jit::Module head)
+  // `unfrozen` empty: a model loaded from ModelSpec::prepared, whose unfrozen module is loaded
+  // from the weights when Grad-CAM first needs it.
+  TorchScriptModel(ModelSpec spec, torch::jit::Module frozen, std::optional<Unfrozen> unfrozen,
+                   std::string prepared)
       : TorchModel(std::move(spec)),
-        module_(std::move(module)),
         frozen_(std::move(frozen)),
-        features_(std::move(features)),
-        head_(std::move(head)),
+        unfrozen_(std::move(unfrozen)),
+        prepared_(std::move(prepared)),
         writes_input_(graph_writes_input(frozen_)) {}
+
+  std::string take_prepared() override { return std::exchange(prepared_, {}); }
 
  protected:
   torch::Tensor run(const torch::Tensor& x) override { return output(frozen_, x, "model"); }
   bool run_writes_input() const override { return writes_input_; }
   torch::Tensor run_unoptimised(const torch::Tensor& x) override {
-    return output(module_, x, "model", /*optimise=*/false);
+    return output(unfrozen().module, x, "model", /*optimise=*/false);
   }
   torch::Tensor feature_map(const torch::Tensor& x) override {
-    return output(features_, x, spec().gradcam_layer, /*optimise=*/false);
+    return output(unfrozen().features, x, spec().gradcam_layer, /*optimise=*/false);
   }
   torch::Tensor head(const torch::Tensor& a) override {
     namespace F = torch::nn::functional;
     const torch::Tensor pooled = F::adaptive_avg_pool2d(a, F::AdaptiveAvgPool2dFuncOptions({1, 1}));
-    return output(head_, torch::flatten(pooled, 1), spec().head_layer, /*optimise=*/false);
+    return output(unfrozen().head, torch::flatten(pooled, 1), spec().head_layer,
+                  /*optimise=*/false);
   }
 
  private:
@@ -377,10 +393,17 @@ class TorchScriptModel final : public TorchModel {
     return out.toTensor();
   }
 
-  torch::jit::Module module_;  // eval mode, unfrozen: owns features_ and head_
+  Unfrozen& unfrozen() {
+    const std::lock_guard lock(unfrozen_mutex_);
+    if (!unfrozen_)
+      unfrozen_ = load_unfrozen(spec());
+    return *unfrozen_;
+  }
+
   torch::jit::Module frozen_;  // frozen and optimised for inference: predict()
-  torch::jit::Module features_;
-  torch::jit::Module head_;
+  std::mutex unfrozen_mutex_;
+  std::optional<Unfrozen> unfrozen_;
+  std::string prepared_;  // for take_prepared()
   bool writes_input_ = true;
 
   // Whether the frozen forward graph (submodules inlined) may write to its image input, by
@@ -423,7 +446,7 @@ torch::jit::Module submodule(const torch::jit::Module& root, const std::string& 
   return m;
 }
 
-std::unique_ptr<Model> load_torchscript(const ModelSpec& spec) {
+Unfrozen load_unfrozen(const ModelSpec& spec) {
   torch::jit::Module module;
   try {
     module = torch::jit::load(spec.weights.string(), torch::kCPU);
@@ -440,12 +463,67 @@ std::unique_ptr<Model> load_torchscript(const ModelSpec& spec) {
     module.eval();
     torch::jit::Module features = submodule(module, spec.gradcam_layer, spec, "Grad-CAM layer");
     torch::jit::Module head = submodule(module, spec.head_layer, spec, "head");
-    // freeze() works on a copy: `module` keeps its submodules for Grad-CAM.
-    torch::jit::Module frozen = torch::jit::freeze(module);
+    return Unfrozen{std::move(module), std::move(features), std::move(head)};
+  } catch (...) {
+    rethrow_as(ErrorKind::invalid_input,
+               "cannot prepare the TorchScript model " + spec.weights.string());
+  }
+}
+
+// What a prepared model records about how it was made (an extra file in its archive): load()
+// runs it only for the same LibTorch, weights, classes, input and layers, all of which
+// check_shapes() checked when it was made.
+constexpr const char* kPreparedRecord = "csss-prepared.txt";
+
+std::string prepared_record(const ModelSpec& spec) {
+  return std::string("csss prepared model 1\nLibTorch ") + CSSS_LIBTORCH_VERSION +
+         "\nweights sha256 " + spec.weights_sha256 + "\nclasses " +
+         std::to_string(spec.num_classes) + "\ninput " + std::to_string(spec.input_channels) + "x" +
+         std::to_string(spec.input_size) + "x" + std::to_string(spec.input_size) +
+         "\nGrad-CAM layer " + spec.gradcam_layer + "\nhead " + spec.head_layer + "\n";
+}
+
+// The model from spec.prepared, or nullptr when it is not one for this spec (or not readable):
+// the caller then freezes the weights. Loading the TorchScript weights and freezing them took
+// 0.61 s for a 224x224 MobileNetV2, reading the frozen model 0.02 s (2 cores).
+std::unique_ptr<TorchScriptModel> load_prepared(const ModelSpec& spec) {
+  if (spec.prepared.empty() || spec.weights_sha256.empty())
+    return nullptr;
+  try {
+    std::istringstream in(spec.prepared);
+    torch::jit::ExtraFilesMap extra{{kPreparedRecord, ""}};
+    torch::jit::Module frozen = torch::jit::load(in, torch::kCPU, extra);
+    if (extra[kPreparedRecord] != prepared_record(spec) || !frozen.find_method("forward"))
+      return nullptr;
     frozen = torch::jit::optimize_for_inference(frozen);
-    auto model = std::make_unique<TorchScriptModel>(spec, std::move(module), std::move(frozen),
-                                                    std::move(features), std::move(head));
-    model->check_shapes();
+    auto model =
+        std::make_unique<TorchScriptModel>(spec, std::move(frozen), std::nullopt, std::string());
+    model->check_shapes(/*unoptimised=*/false);
+    return model;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+std::unique_ptr<Model> load_torchscript(const ModelSpec& spec) {
+  if (auto model = load_prepared(spec))
+    return model;
+  Unfrozen unfrozen = load_unfrozen(spec);
+  try {
+    // freeze() works on a copy: the unfrozen module keeps its submodules for Grad-CAM.
+    torch::jit::Module frozen = torch::jit::freeze(unfrozen.module);
+    std::string prepared;
+    if (spec.keep_prepared && !spec.weights_sha256.empty()) {
+      // Before optimize_for_inference, whose MKL-DNN weights cannot be saved; it runs again on
+      // every load (0.05 s).
+      std::ostringstream out;
+      frozen.save(out, torch::jit::ExtraFilesMap{{kPreparedRecord, prepared_record(spec)}});
+      prepared = std::move(out).str();
+    }
+    frozen = torch::jit::optimize_for_inference(frozen);
+    auto model = std::make_unique<TorchScriptModel>(spec, std::move(frozen), std::move(unfrozen),
+                                                    std::move(prepared));
+    model->check_shapes(/*unoptimised=*/true);
     return model;
   } catch (...) {
     rethrow_as(ErrorKind::invalid_input,
