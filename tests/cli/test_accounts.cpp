@@ -261,7 +261,7 @@ TEST_CASE("verify-email --resend, and at most 3 codes an hour (exit 11 with the 
   CHECK_OK(verify(cli, newest));
 }
 
-TEST_CASE("forgot-password answers the same for every address; reset-password sets it") {
+TEST_CASE("forgot-password answers the same for every address, and reset-password sets it") {
   Cli cli;
   cli.init_with_admin();
   REQUIRE_OK(verify(cli, register_patient(cli)));

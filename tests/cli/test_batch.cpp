@@ -255,7 +255,7 @@ TEST_CASE("batch import: killed with SIGKILL part-way, a rerun imports the rest 
 
 TEST_CASE(
     "batch import: SIGINT stops after the queued images with exit 130, a second SIGINT at "
-    "once; reruns finish the rest exactly once") {
+    "once, and reruns finish the rest exactly once") {
   Importing t;
   Session admin = t.cli.as("admin");
   admin.login_admin();

@@ -72,7 +72,7 @@ TEST_CASE("login refuses importer accounts, audited") {
                    kImporter + "' AND outcome = 'failure' AND detail = 'importer account'") == 1);
 }
 
-TEST_CASE("token create shows the token once; the store keeps only its SHA-256") {
+TEST_CASE("token create shows the token once, and the store keeps only its SHA-256") {
   Clinic c;
   const auto r = c.admin.run(
       {"token", "create", "--user", kImporter, "--days", "30", "--name", "nightly PACS"});
@@ -144,7 +144,7 @@ TEST_CASE("token create: admins only, importer accounts only, 1 to 3650 days") {
   CHECK(count(s, "SELECT count(*) FROM api_tokens") == 0);
 }
 
-TEST_CASE("CSSS_TOKEN_FILE signs the importer in; whoami shows the token") {
+TEST_CASE("CSSS_TOKEN_FILE signs the importer in, and whoami shows the token") {
   Clinic c;
   const std::string token = c.cli.create_token(kImporter, {"--name", "cron"});
   const Env env = c.cli.token_env(token);
@@ -275,7 +275,7 @@ TEST_CASE("an importer may import and analyse, and nothing else") {
                      kImporter + "'") >= 6);
 }
 
-TEST_CASE("token list: ID, user, name, dates and state; never the token") {
+TEST_CASE("token list: ID, user, name, dates and state, never the token") {
   Clinic c;
   c.cli.add_user("importer", "imp2@clinic.example");
   const std::string a = c.cli.create_token(kImporter, {"--name", "nightly"});

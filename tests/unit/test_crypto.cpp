@@ -172,7 +172,7 @@ TEST_CASE("crypto::base64") {
   CHECK(base64_decode("!!!!") == std::nullopt);
 }
 
-TEST_CASE("crypto::SecretKey seals and opens; another key or a changed box does not open") {
+TEST_CASE("crypto::SecretKey seals and opens, and another key or a changed box does not open") {
   csss::test::TempDir dir;
   const auto path = dir / "keys" / "k.key";
   const auto key = csss::crypto::SecretKey::load_or_create(path);

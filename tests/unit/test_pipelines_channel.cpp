@@ -23,7 +23,7 @@ bool still_waiting(const std::atomic<bool>& done) {
 
 }  // namespace
 
-TEST_CASE("batch channel: first in, first out; a full queue holds the producer") {
+TEST_CASE("batch channel: first in, first out, and a full queue holds the producer") {
   Channel<int> ch(2);
   REQUIRE(ch.push(1));
   REQUIRE(ch.push(2));
@@ -72,7 +72,7 @@ TEST_CASE("batch channel: a cost function bounds the sum of the items' costs") {
   CHECK(ch.pop() == "y");
 }
 
-TEST_CASE("batch channel: close wakes producers and consumers; later pushes are dropped") {
+TEST_CASE("batch channel: close wakes producers and consumers, and later pushes are dropped") {
   Channel<int> ch(1);
   REQUIRE(ch.push(1));
   std::atomic<bool> producer_done{false};
