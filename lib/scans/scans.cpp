@@ -353,12 +353,13 @@ namespace {
 // that item fails, and the others are kept.
 class Savepoint {
  public:
-  explicit Savepoint(store::Database& db) : db_(db) { db_.exec("SAVEPOINT item"); }
+  // Prepared once per connection (Database::prepare keeps them): one per item of a group.
+  explicit Savepoint(store::Database& db) : db_(db) { db_.prepare("SAVEPOINT item").run(); }
   ~Savepoint() {
     if (!done_) {
       try {
-        db_.exec("ROLLBACK TO item");
-        db_.exec("RELEASE item");
+        db_.prepare("ROLLBACK TO item").run();
+        db_.prepare("RELEASE item").run();
       } catch (...) {  // NOLINT(bugprone-empty-catch): the enclosing transaction rolls back
       }
     }
@@ -366,7 +367,7 @@ class Savepoint {
   Savepoint(const Savepoint&) = delete;
   Savepoint& operator=(const Savepoint&) = delete;
   void release() {
-    db_.exec("RELEASE item");
+    db_.prepare("RELEASE item").run();
     done_ = true;
   }
 

@@ -320,7 +320,7 @@ int Database::schema_version() const {
 // ---- Transaction ----
 
 Transaction::Transaction(Database& db) : db_(db) {
-  db_.exec("BEGIN IMMEDIATE");
+  db_.prepare("BEGIN IMMEDIATE").run();
 }
 
 Transaction::~Transaction() {
@@ -332,7 +332,7 @@ Transaction::~Transaction() {
 }
 
 void Transaction::commit() {
-  db_.exec("COMMIT");
+  db_.prepare("COMMIT").run();
   done_ = true;
 }
 

@@ -3,12 +3,14 @@
 // A queue between the batch import's threads. push() waits while the queue is full, so that a
 // fast producer cannot fill memory; push_always() does not wait (for the few messages a consumer
 // must never be blocked from sending). pop() waits for an item and returns nullopt once the
-// channel is closed and empty. close() wakes every waiting thread; later pushes are dropped.
+// channel is closed and empty; pop_until() also returns nullopt at a deadline (closed() tells the
+// two apart). close() wakes every waiting thread; later pushes are dropped.
 //
 // Full means: the items' costs add up to `capacity`. An item's cost is 1 unless the channel was
 // given a cost function (such as an item's bytes, to bound memory rather than a count); an item
 // that costs more than the capacity is still let into an empty queue, alone.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -44,9 +46,14 @@ class Channel {
     add(std::move(item), cost);
     return true;
   }
-  std::optional<T> pop() {
+  std::optional<T> pop() { return pop_until(std::chrono::steady_clock::time_point::max()); }
+  std::optional<T> pop_until(std::chrono::steady_clock::time_point deadline) {
     std::unique_lock lock(mutex_);
-    not_empty_.wait(lock, [&] { return closed_ || !items_.empty(); });
+    const auto ready = [&] { return closed_ || !items_.empty(); };
+    if (deadline == std::chrono::steady_clock::time_point::max())
+      not_empty_.wait(lock, ready);
+    else
+      not_empty_.wait_until(lock, deadline, ready);
     if (items_.empty())
       return std::nullopt;
     auto [item, cost] = std::move(items_.front());
@@ -59,6 +66,10 @@ class Channel {
   bool empty() const {
     const std::lock_guard lock(mutex_);
     return items_.empty();
+  }
+  bool closed() const {
+    const std::lock_guard lock(mutex_);
+    return closed_;
   }
   void close() {
     const std::lock_guard lock(mutex_);

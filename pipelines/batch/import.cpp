@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <exception>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -330,8 +331,12 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
   Models models(registry_, options.model);
   const auto jobs = static_cast<std::size_t>(options.jobs);
   const auto batch_size = static_cast<std::size_t>(options.batch_size);
-  // Files are stored in groups of up to kGroup, whatever the batch size: one sync each.
+  // Files are stored in groups of kGroup, whatever the batch size (one sync and one transaction
+  // each), and the model's results recorded kRecord at a time; what waits is committed at the
+  // latest kCommitDelay after it came, and at the end.
   constexpr std::size_t kGroup = 16;
+  constexpr std::size_t kRecord = 16;
+  constexpr auto kCommitDelay = std::chrono::milliseconds(100);
   // The bytes of fitted images that may wait for the model (options.queued_bytes, 32 MiB by
   // default: some 660 gray images at 224x224, 220 RGB): the decoding goes on for most of the time
   // the model is being loaded (0.7-0.8 s on 2 cores when frozen from its weights, with the other
@@ -681,52 +686,63 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
     if (progress)
       progress({done, sum.analysed, waiting, total, elapsed()});
   };
-  const auto record = [&](Batch& b) {
-    --in_flight;
-    waiting -= static_cast<std::int64_t>(b.scans.size());
-    if (!b.error.empty()) {
-      for (const std::string& f : b.files)
-        sum.failed.push_back({f, b.error});
-      return;
-    }
-    try {
-      const auto recorded =
-          scans_.record_analyses(who_, models.manifest(b.model), b.scans, b.probabilities);
-      for (std::size_t i = 0; i < recorded.size(); ++i) {
-        if (recorded[i].analysis)
-          ++sum.analysed;
-        else if (!recorded[i].error.empty())
-          sum.failed.push_back({b.files[i], recorded[i].error});
+  // The model's results are recorded together, up to kRecord images in one transaction (or the
+  // ones that are there once kCommitDelay has passed since the oldest, or at the end).
+  std::vector<Batch> finished;
+  std::size_t finished_images = 0;
+  const auto record_finished = [&] {
+    // One call per model, in the order the batches came back.
+    std::map<std::string, std::vector<Batch*>> by_model;
+    for (Batch& b : finished) {
+      --in_flight;
+      waiting -= static_cast<std::int64_t>(b.scans.size());
+      if (!b.error.empty()) {
+        for (const std::string& f : b.files)
+          sum.failed.push_back({f, b.error});
+      } else {
+        by_model[b.model].push_back(&b);
       }
-    } catch (const Error& e) {
-      if (e.kind() == ErrorKind::permission)
-        throw;
-      for (const std::string& f : b.files)
-        sum.failed.push_back({f, e.what()});
     }
+    for (auto& [name, batches] : by_model) {
+      std::vector<scans::Scan> scans;
+      std::vector<std::vector<float>> probabilities;
+      std::vector<std::string> files;
+      for (Batch* b : batches) {
+        std::move(b->scans.begin(), b->scans.end(), std::back_inserter(scans));
+        std::move(b->probabilities.begin(), b->probabilities.end(),
+                  std::back_inserter(probabilities));
+        std::move(b->files.begin(), b->files.end(), std::back_inserter(files));
+      }
+      try {
+        const auto recorded =
+            scans_.record_analyses(who_, models.manifest(name), scans, probabilities);
+        for (std::size_t i = 0; i < recorded.size(); ++i) {
+          if (recorded[i].analysis)
+            ++sum.analysed;
+          else if (!recorded[i].error.empty())
+            sum.failed.push_back({files[i], recorded[i].error});
+        }
+      } catch (const Error& e) {
+        if (e.kind() == ErrorKind::permission)
+          throw;
+        for (const std::string& f : files)
+          sum.failed.push_back({f, e.what()});
+      }
+    }
+    finished.clear();
+    finished_images = 0;
   };
 
-  bool workers_done = false;
-  while (!workers_done || in_flight > 0) {
-    auto message = results.pop();
-    if (!message)
-      break;
-    if (auto* b = std::get_if<Batch>(&*message)) {
-      record(*b);
-      report();
-      continue;
-    }
-    if (std::holds_alternative<WorkersDone>(*message)) {
-      workers_done = true;
-      store_group();
-      for (auto& [name, b] : pending)
-        send(b);
-      continue;
-    }
-    Item& item = std::get<Item>(*message);
+  // Waiting work is committed when there is enough of it, or kCommitDelay after it came.
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kNever = Clock::time_point::max();
+  auto group_due = kNever;     // when the group waiting to be stored must be
+  auto finished_due = kNever;  // when the results waiting to be recorded must be
+
+  // A file's item: counted, reported, queued for the model or added to the group to store.
+  const auto take = [&](Item& item) {
     if (item.kind != Item::Kind::problem) {
       ++done;
-      report();
       if (manifest.rows.count(item.key) != 0)
         seen.insert(item.key);
     }
@@ -755,15 +771,47 @@ ImportSummary Importer::run(const ImportOptions& options, const ProgressFn& prog
           ++sum.imported;
           break;
         }
+        if (group.empty())
+          group_due = Clock::now() + kCommitDelay;
         group.push_back(std::move(*item.request));
         item.request.reset();
         group_items.push_back(std::move(item));
         break;
     }
-    // A group is stored when it is full, or as soon as no other file is ready: the disk's sync
-    // is shared by as many files as arrived while the one before was being stored.
-    if (group.size() >= kGroup || results.empty())
+  };
+
+  bool workers_done = false;
+  while (!workers_done || in_flight > 0) {
+    auto message = results.pop_until(std::min(group_due, finished_due));
+    if (!message && results.closed())
+      break;
+    if (message) {
+      if (auto* b = std::get_if<Batch>(&*message)) {
+        if (finished.empty())
+          finished_due = Clock::now() + kCommitDelay;
+        finished_images += b->scans.size();
+        finished.push_back(std::move(*b));
+      } else if (std::holds_alternative<WorkersDone>(*message)) {
+        workers_done = true;
+      } else {
+        take(std::get<Item>(*message));
+      }
+    }
+    const auto now = Clock::now();
+    if (group.size() >= kGroup || workers_done || now >= group_due) {
       store_group();
+      group_due = kNever;
+    }
+    if (workers_done) {
+      for (auto& [name, b] : pending)
+        send(b);
+    }
+    if (finished_images >= kRecord || (workers_done && in_flight == finished.size()) ||
+        now >= finished_due) {
+      record_finished();
+      finished_due = kNever;
+    }
+    report();
   }
   finish_threads();
   if (failure)

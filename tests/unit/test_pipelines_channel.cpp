@@ -97,3 +97,25 @@ TEST_CASE("batch channel: close wakes producers and consumers, and later pushes 
   consumer.join();
   CHECK_FALSE(got.has_value());
 }
+
+TEST_CASE("batch channel: pop_until returns at its deadline, or sooner with an item") {
+  using Clock = std::chrono::steady_clock;
+  Channel<int> ch(4);
+  const auto start = Clock::now();
+  CHECK_FALSE(ch.pop_until(start + std::chrono::milliseconds(50)).has_value());
+  CHECK(Clock::now() - start >= std::chrono::milliseconds(50));
+  CHECK_FALSE(ch.closed());  // a timeout, not the end
+
+  std::thread producer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK(ch.push(7));
+  });
+  CHECK(ch.pop_until(Clock::now() + std::chrono::seconds(30)) == 7);  // long before 30 s
+  producer.join();
+
+  REQUIRE(ch.push(8));
+  ch.close();
+  CHECK(ch.closed());
+  CHECK(ch.pop_until(Clock::now()) == 8);  // what was queued is still handed out
+  CHECK_FALSE(ch.pop_until(Clock::now() + std::chrono::seconds(30)).has_value());  // at once
+}
