@@ -107,7 +107,9 @@ CodecStatus decode_fragments(const CodecInput& in, CodecOutput& out);
 // shrink_area_opencv() calls (for the whole ratios it handles fast itself, and for tests), in
 // about half its time at other ratios (shrink.cpp; bench/bench_preprocess.cpp measures both).
 // Throws Error(internal) for a size that grows.
-Image shrink_area(const Image& image, int width, int height);
+// `vector_unit` false keeps to the portable loop even where AVX2 is there (for the tests, which
+// compare both with OpenCV).
+Image shrink_area(const Image& image, int width, int height, bool vector_unit = true);
 Image shrink_area_opencv(const Image& image, int width, int height);
 
 // Turns off the diagnostics GDCM and OpenCV print on their own (once per process).
