@@ -11,8 +11,10 @@
 #include "store/database.hpp"
 #include "support/check_error.hpp"
 #include "support/fakes.hpp"
+#include "support/principal.hpp"
 #include "support/temp_dir.hpp"
 
+using csss::test::principal_of;
 using namespace csss::auth;
 using csss::ErrorKind;
 using csss::audit::AuditLog;
@@ -34,15 +36,6 @@ std::string repeat(const std::string& s, int n) {
   for (int i = 0; i < n; ++i)
     out += s;
   return out;
-}
-
-Principal principal_of(const User& u) {
-  Principal p;
-  p.user_id = u.id;
-  p.email = u.email;
-  p.full_name = u.full_name;
-  p.role = u.role;
-  return p;
 }
 
 // A store with its first admin, the account rules at their defaults, and a clock and mailbox

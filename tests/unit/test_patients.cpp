@@ -17,11 +17,13 @@
 #include "store/database.hpp"
 #include "support/check_error.hpp"
 #include "support/fakes.hpp"
+#include "support/principal.hpp"
 #include "support/temp_dir.hpp"
 #include "util/fs.hpp"
 #include "util/time.hpp"
 #include "workflow/workflow.hpp"
 
+using csss::test::principal_of;
 using namespace csss::patients;
 using csss::ErrorKind;
 using csss::audit::AuditLog;
@@ -36,15 +38,6 @@ using csss::test::contains;
 namespace fs = std::filesystem;
 
 namespace {
-
-Principal principal_of(const User& u) {
-  Principal p;
-  p.user_id = u.id;
-  p.email = u.email;
-  p.full_name = u.full_name;
-  p.role = u.role;
-  return p;
-}
 
 std::string png_bytes(int seed) {
   csss::imaging::Image img;

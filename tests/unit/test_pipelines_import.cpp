@@ -17,6 +17,7 @@
 #include "scans/scans.hpp"
 #include "store/database.hpp"
 #include "support/fakes.hpp"
+#include "support/principal.hpp"
 #include "support/temp_dir.hpp"
 #include "util/fs.hpp"
 
@@ -24,6 +25,7 @@ using csss::auth::Principal;
 using csss::auth::Role;
 using csss::store::Database;
 using csss::store::OpenMode;
+using csss::test::principal_of;
 namespace fs = std::filesystem;
 namespace batch = csss::pipelines::batch;
 
@@ -39,15 +41,6 @@ void write_png(const fs::path& path, int n) {
     img.pixels.push_back(static_cast<std::uint8_t>((i * 3 + n * 41) & 0xFF));
   const auto png = csss::imaging::encode_png(img);
   csss::util::write_private_file(path, std::string(png.begin(), png.end()));
-}
-
-Principal principal_of(const csss::auth::User& u) {
-  Principal p;
-  p.user_id = u.id;
-  p.email = u.email;
-  p.full_name = u.full_name;
-  p.role = u.role;
-  return p;
 }
 
 std::int64_t count(const fs::path& db_path, const char* sql) {

@@ -22,11 +22,13 @@
 #include "store/database.hpp"
 #include "support/check_error.hpp"
 #include "support/fakes.hpp"
+#include "support/principal.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 #include "util/fs.hpp"
 #include "util/strings.hpp"
 
+using csss::test::principal_of;
 using namespace csss::scans;
 using csss::ErrorKind;
 using csss::audit::AuditLog;
@@ -86,15 +88,6 @@ unsigned mode_of(const fs::path& p) {
   struct stat st {};
   REQUIRE(::lstat(p.c_str(), &st) == 0);
   return static_cast<unsigned>(st.st_mode & 07777);
-}
-
-Principal principal_of(const User& u) {
-  Principal p;
-  p.user_id = u.id;
-  p.email = u.email;
-  p.full_name = u.full_name;
-  p.role = u.role;
-  return p;
 }
 
 // A store with an admin, two patients, a doctor and a pharmacist; scans under data/, the files to
