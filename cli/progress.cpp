@@ -1,10 +1,12 @@
 #include "progress.hpp"
 
+#include <fcntl.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 
@@ -27,39 +29,57 @@ extern "C" void on_interrupt(int) {
   ::sigaction(SIGTERM, &fallback, nullptr);
 }
 
-int terminal_width() {
+int terminal_width(int fd) {
   struct winsize ws {};
-  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10)
+  if (::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10)
     return ws.ws_col;
   return 80;
 }
 
 }  // namespace
 
-ProgressLine::ProgressLine(bool enabled) : enabled_(enabled && ::isatty(STDERR_FILENO) == 1) {}
+ProgressLine::ProgressLine(bool enabled) {
+  // A descriptor of its own for the terminal: decoding PNG and JPEG points descriptor 2 at
+  // /dev/null for a moment (imaging/quiet.cpp), on the import's worker threads, and a line drawn
+  // meanwhile would be lost.
+  if (enabled && ::isatty(STDERR_FILENO) == 1)
+    fd_ = ::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+}
 
 ProgressLine::~ProgressLine() {
   clear();
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+void ProgressLine::write_out(std::string_view text) const {
+  std::fflush(stderr);  // what was written before comes first
+  while (!text.empty()) {
+    const ssize_t n = ::write(fd_, text.data(), text.size());
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return;  // a terminal gone away: the line is only a courtesy
+    text.remove_prefix(static_cast<std::size_t>(n));
+  }
 }
 
 void ProgressLine::update(std::string_view text, bool force) {
-  if (!enabled_)
+  if (fd_ < 0)
     return;
   const auto now = std::chrono::steady_clock::now();
   if (!force && drawn_ && now - last_ < std::chrono::milliseconds(100))
     return;
   last_ = now;
-  const auto width = static_cast<std::size_t>(terminal_width() - 1);
+  const auto width = static_cast<std::size_t>(terminal_width(fd_) - 1);
   const std::string_view shown = text.size() > width ? text.substr(0, width) : text;
-  std::fprintf(stderr, "\r%.*s\x1b[K", static_cast<int>(shown.size()), shown.data());
-  std::fflush(stderr);
+  write_out(fmt::format("\r{}\x1b[K", shown));
   drawn_ = true;
 }
 
 void ProgressLine::clear() {
-  if (enabled_ && drawn_) {
-    std::fputs("\r\x1b[K", stderr);
-    std::fflush(stderr);
+  if (fd_ >= 0 && drawn_) {
+    write_out("\r\x1b[K");
     drawn_ = false;
   }
 }

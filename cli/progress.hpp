@@ -16,7 +16,7 @@ class ProgressLine {
   ProgressLine(const ProgressLine&) = delete;
   ProgressLine& operator=(const ProgressLine&) = delete;
 
-  bool enabled() const { return enabled_; }
+  bool enabled() const { return fd_ >= 0; }
   // Redraws with `text` (cut to the terminal's width) unless the last draw was under 100 ms ago;
   // `force` draws anyway.
   void update(std::string_view text, bool force = false);
@@ -24,7 +24,9 @@ class ProgressLine {
   void clear();
 
  private:
-  bool enabled_ = false;
+  void write_out(std::string_view text) const;
+
+  int fd_ = -1;  // the terminal (a copy of descriptor 2), -1 when disabled
   bool drawn_ = false;
   std::chrono::steady_clock::time_point last_{};
 };

@@ -118,7 +118,8 @@ void silence_libraries();
 // While at least one instance is alive, file descriptor 2 points to /dev/null: libpng and libjpeg
 // inside OpenCV can print warnings with fprintf(stderr) that no OpenCV API turns off, and library
 // code must not print. Instances may overlap across threads (the first one redirects, the last one
-// restores); whatever other threads write to stderr meanwhile is lost. (GDCM's codecs run in a
+// restores); whatever other threads write to stderr meanwhile is lost (the CLI's progress line
+// writes to a copy of descriptor 2 made beforehand, so it is not). (GDCM's codecs run in a
 // child process whose stderr is /dev/null, see decode_fragments.)
 class QuietStderr {
  public:
