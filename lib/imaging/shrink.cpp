@@ -7,7 +7,7 @@
 // the same float operations in the same order, so the same bytes (checked against OpenCV in
 // tests/unit/test_imaging_preprocess.cpp over many sizes and ratios). With AVX2 (x86-64 CPUs
 // since 2013, chosen at run time) eight outputs are summed at once, and the taps are worked out
-// once per thread for a given pair of sizes: bench/bench_preprocess.cpp, 4677 brain MRIs on the
+// once for the last pair of sizes: bench/bench_preprocess.cpp, 4677 brain MRIs on the
 // 2-core AMD EPYC benchmark machine, 0.057 ms per image against OpenCV's 0.170 (0.079 without
 // AVX2 and with the taps worked out for every image).
 
@@ -23,6 +23,8 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "imaging/internal.hpp"
@@ -249,28 +251,38 @@ std::uint8_t to_byte(float v) {
   return static_cast<std::uint8_t>(std::min(std::max(rounded, 0.0f), 255.0f));
 }
 
-// What shrinking one size to another takes, kept per thread for the last sizes asked (an import
-// shrinks thousands of images of one size).
+// What shrinking one size to another takes, kept for the last sizes asked (an import shrinks
+// thousands of images of one size), shared by the threads: read-only once made. (Not a
+// thread_local: its first use on a thread registers a destructor under the dynamic loader's lock,
+// which an import's workers then waited for while the model's thread loaded LibTorch, some 0.25 s
+// of an idle core.)
 struct Plan {
-  std::array<int, 5> key{-1, -1, -1, -1, -1};  // width, height, channels, to width, to height
+  std::array<int, 5> key{};  // width, height, channels, to width, to height
   Axis ys;
   Passes x_passes;
   Groups groups;
 };
 
-const Plan& plan_for(const Image& image, int width, int height, double scale_x, double scale_y) {
-  thread_local Plan plan;
+std::shared_ptr<const Plan> plan_for(const Image& image, int width, int height, double scale_x,
+                                     double scale_y) {
+  static std::mutex mutex;
+  static std::shared_ptr<const Plan> last;
   const std::array<int, 5> key{image.width, image.height, image.channels, width, height};
-  if (plan.key != key) {
-    plan.key = {-1, -1, -1, -1, -1};  // not valid until complete
-    const Axis xs = area_taps(image.width, width, scale_x);
-    plan.ys = area_taps(image.height, height, scale_y);
-    plan.x_passes = passes(xs, image.channels);
-    plan.groups = groups_of(
-        plan.x_passes, static_cast<std::size_t>(width) * static_cast<std::size_t>(image.channels));
-    plan.key = key;
+  {
+    const std::lock_guard lock(mutex);
+    if (last && last->key == key)
+      return last;
   }
-  return plan;
+  auto plan = std::make_shared<Plan>();
+  plan->key = key;
+  const Axis xs = area_taps(image.width, width, scale_x);
+  plan->ys = area_taps(image.height, height, scale_y);
+  plan->x_passes = passes(xs, image.channels);
+  plan->groups = groups_of(
+      plan->x_passes, static_cast<std::size_t>(width) * static_cast<std::size_t>(image.channels));
+  const std::lock_guard lock(mutex);
+  last = plan;
+  return last;
 }
 
 bool whole(double scale) {
@@ -299,7 +311,8 @@ Image shrink_area(const Image& image, int width, int height, bool vector_unit) {
   if (whole(scale_x) && whole(scale_y))
     return shrink_area_opencv(image, width, height);
 
-  const Plan& plan = plan_for(image, width, height, scale_x, scale_y);
+  const std::shared_ptr<const Plan> kept = plan_for(image, width, height, scale_x, scale_y);
+  const Plan& plan = *kept;
   const Axis& ys = plan.ys;
   const int cn = image.channels;
   const auto row_length = static_cast<std::size_t>(width) * static_cast<std::size_t>(cn);
