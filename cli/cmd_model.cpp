@@ -246,43 +246,48 @@ void setup_model(CLI::App& app, Context& ctx) {
       "Example:\n  csss model verify chest-xray");
   verify->callback([name, &ctx] { run_verify(*name, ctx); });
 
-  CLI::App* import =
+  CLI::App* import_cmd =
       cmd->add_subcommand("import", "Import a TorchScript model exported from PyTorch (admins)");
-  import->add_option("file", opt->file, "The TorchScript file (torch.jit.save)")->required();
-  import->add_option("--name", opt->name, "Name for the model (a-z, 0-9, '.', '_', '-')")
+  import_cmd->add_option("file", opt->file, "The TorchScript file (torch.jit.save)")->required();
+  import_cmd->add_option("--name", opt->name, "Name for the model (a-z, 0-9, '.', '_', '-')")
       ->required();
-  import->add_option("--classes", opt->classes, "Class labels in output order, comma-separated")
+  import_cmd->add_option("--classes", opt->classes, "Class labels in output order, comma-separated")
       ->required();
-  import->add_option("--risk", opt->risk, "Risk level of each class: CLASS=low|medium|high,...")
+  import_cmd->add_option("--risk", opt->risk, "Risk level of each class: CLASS=low|medium|high,...")
       ->required();
-  import->add_option("--input-size", opt->input_size, "Input width and height")
+  import_cmd->add_option("--input-size", opt->input_size, "Input width and height")
       ->capture_default_str()
       ->check(CLI::Range(16, 1024));
-  import->add_option("--channels", opt->channels, "Input channels: 1 or 3")->capture_default_str();
-  import->add_option("--mean", opt->mean,
-                     "Per-channel mean on the [0,1] scale (default: ImageNet's for 3 channels, "
-                     "0.5 for 1)");
-  import->add_option("--std", opt->stddev, "Per-channel standard deviation (default as --mean)");
-  import->add_option("--modality", opt->modality, "DICOM modalities it is for, comma-separated");
-  import->add_option("--body-part", opt->body_part, "The body part it is for (CHEST, BRAIN, ...)");
-  import->add_option("--threshold", opt->threshold, "Below this confidence: \"Uncertain\"")
+  import_cmd->add_option("--channels", opt->channels, "Input channels: 1 or 3")
+      ->capture_default_str();
+  import_cmd->add_option("--mean", opt->mean,
+                         "Per-channel mean on the [0,1] scale (default: ImageNet's for 3 channels, "
+                         "0.5 for 1)");
+  import_cmd->add_option("--std", opt->stddev,
+                         "Per-channel standard deviation (default as --mean)");
+  import_cmd->add_option("--modality", opt->modality,
+                         "DICOM modalities it is for, comma-separated");
+  import_cmd->add_option("--body-part", opt->body_part,
+                         "The body part it is for (CHEST, BRAIN, ...)");
+  import_cmd->add_option("--threshold", opt->threshold, "Below this confidence: \"Uncertain\"")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
-  import->add_option("--version", opt->version, "The model's version")->capture_default_str();
-  import->add_option("--description", opt->description, "What the model is for");
-  import->add_option("--gradcam-layer", opt->gradcam_layer, "Submodule whose output Grad-CAM uses")
+  import_cmd->add_option("--version", opt->version, "The model's version")->capture_default_str();
+  import_cmd->add_option("--description", opt->description, "What the model is for");
+  import_cmd
+      ->add_option("--gradcam-layer", opt->gradcam_layer, "Submodule whose output Grad-CAM uses")
       ->capture_default_str();
-  import->add_option("--head-layer", opt->head_layer, "Submodule mapping pooled features to logits")
+  import_cmd
+      ->add_option("--head-layer", opt->head_layer, "Submodule mapping pooled features to logits")
       ->capture_default_str();
-  import->footer(
+  import_cmd->footer(
       "The file is copied into <data_dir>/models/NAME/ with its SHA-256 recorded, and loaded once\n"
       "to check it. Its forward must be head(flatten(avg_pool(features(x)))) for Grad-CAM, as in\n"
       "torchvision's MobileNetV2 (features, classifier).\n\n"
       "Example:\n"
       "  csss model import mobilenet.pt --name cxr-research --classes normal,pneumonia \\\n"
       "      --risk normal=low,pneumonia=high --modality CR,DX --body-part CHEST");
-  import->callback([opt, &ctx] { run_import(*opt, ctx);
-});
-}  // namespace csss::cli
+  import_cmd->callback([opt, &ctx] { run_import(*opt, ctx); });
+}
 
 }  // namespace csss::cli
